@@ -1,0 +1,3 @@
+"""docmill: document-processing job queues with supervised worker pools."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""The `docmill` command line: thin Typer adapters over the services below."""

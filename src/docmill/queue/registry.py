@@ -1,0 +1,106 @@
+"""Handlers: the functions jobs run, registered by name.
+
+A handler is a plain function, async or sync, called with the job's args and
+kwargs. Options given at registration are the *job's own* options (the top of
+the precedence order); dispatch-time options override them field by field.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, fields, replace
+from typing import Any, TypeVar
+
+from docmill.queue.errors import ConfigurationError, UnknownHandler
+from docmill.queue.options import JobOptions
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True, slots=True)
+class Handler:
+    name: str
+    func: Callable[..., Any]
+    is_async: bool
+    options: JobOptions
+
+
+class Registry:
+    """A name → handler map. Workers load one with ``--app module:attribute``."""
+
+    def __init__(self) -> None:
+        self._handlers: dict[str, Handler] = {}
+
+    def handler(self, func: F | None = None, /, *, name: str | None = None, **options: Any) -> Any:
+        """Register a function: ``@registry.handler`` or ``@registry.handler(queue=..., tries=3)``."""
+
+        def register(f: F) -> F:
+            self.register(f, name=name, options=JobOptions(**options))
+            return f
+
+        return register(func) if func is not None else register
+
+    def register(
+        self, func: Callable[..., Any], *, name: str | None = None, options: JobOptions | None = None
+    ) -> Handler:
+        handler_name = name or f"{func.__module__}.{func.__qualname__}"
+        existing = self._handlers.get(handler_name)
+        if existing is not None and existing.func is not func:
+            raise ConfigurationError(f"two different handlers are registered as {handler_name!r}")
+        handler = Handler(handler_name, func, inspect.iscoroutinefunction(func), options or JobOptions())
+        self._handlers[handler_name] = handler
+        return handler
+
+    def get(self, name: str) -> Handler:
+        try:
+            return self._handlers[name]
+        except KeyError:
+            raise UnknownHandler(
+                f"no handler named {name!r} is registered in this worker; "
+                "start the worker with the --app that defines it"
+            ) from None
+
+    def name_of(self, func: Callable[..., Any] | str) -> str:
+        if isinstance(func, str):
+            return func
+        for handler in self._handlers.values():
+            if handler.func is func:
+                return handler.name
+        raise UnknownHandler(f"{func!r} is not a registered handler")
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._handlers
+
+    def __iter__(self) -> Iterator[Handler]:
+        return iter(self._handlers.values())
+
+    def __len__(self) -> int:
+        return len(self._handlers)
+
+
+def merge_options(base: JobOptions, override: JobOptions | None) -> JobOptions:
+    """Fields set in ``override`` (not None / not default) win over ``base``."""
+    if override is None:
+        return base
+    defaults = JobOptions()
+    changes = {
+        f.name: getattr(override, f.name)
+        for f in fields(JobOptions)
+        if getattr(override, f.name) != getattr(defaults, f.name)
+    }
+    return replace(base, **changes)
+
+
+def load_registry(spec: str) -> Registry:
+    """Import ``module:attribute`` (attribute defaults to ``registry``) and return the Registry."""
+    module_name, _, attr = spec.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigurationError(f"cannot import handler module {module_name!r}: {exc}") from exc
+    registry = getattr(module, attr or "registry", None)
+    if not isinstance(registry, Registry):
+        raise ConfigurationError(f"{spec!r} is not a docmill.queue.Registry")
+    return registry
