@@ -1,10 +1,14 @@
-"""Entry point of the `docmill` console script."""
+"""Entry point of the `docmill` console script: one Typer sub-app per command group."""
 
 from __future__ import annotations
 
 import typer
 
+from docmill.cli import demo, queue
+
 app = typer.Typer(no_args_is_help=True, help="docmill: document-processing job queues.")
+app.add_typer(queue.app, name="queue")
+demo.register(app)
 
 
 def run() -> None:
