@@ -1,0 +1,959 @@
+"""One behaviour suite for every queue backend: the contract of ``docmill.queue.backend``.
+
+Each test runs against the in-process reference backend, SQLite (a file in the
+test's tmp dir) and Redis (a fresh key prefix on the test database). No clock
+is faked: Redis reads its own ``TIME``, so leases and delays are tested with
+short real durations (a 0.2 s lease and a 0.3 s sleep) and generous margins.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from docmill.queue import Backend, Completion, ErrorInfo, Job, JobOptions, JobState, backend_from_url
+from docmill.queue.job import new_job_id
+
+BACKENDS = ["memory", "sqlite", pytest.param("redis", marks=pytest.mark.redis)]
+
+Connect = Callable[..., Awaitable[Backend]]
+
+SHORT_LEASE_S = 0.2
+PAST_SHORT_LEASE_S = 0.35
+BOOM = ErrorInfo("RuntimeError", "boom", "Traceback (most recent call last):\n  ...\nRuntimeError: boom")
+
+
+# ---------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(params=BACKENDS)
+def backend_kind(request: pytest.FixtureRequest) -> str:
+    kind: str = request.param
+    return kind
+
+
+@pytest.fixture
+def base_url(backend_kind: str, request: pytest.FixtureRequest, tmp_path: Any) -> str:
+    if backend_kind == "memory":
+        return "memory://"
+    if backend_kind == "sqlite":
+        return f"sqlite:///{tmp_path}/q.db"
+    url: str = request.getfixturevalue("redis_url")
+    return url
+
+
+@pytest.fixture
+async def connect(base_url: str) -> AsyncIterator[Connect]:
+    """Open a backend on the test's URL, with ``BackendSettings`` fields as URL options."""
+    opened: list[Backend] = []
+
+    async def open_backend(**settings: Any) -> Backend:
+        url = base_url
+        for key, value in settings.items():
+            url += ("&" if "?" in url else "?") + f"{key}={value}"
+        backend = backend_from_url(url)
+        await backend.connect()
+        opened.append(backend)
+        return backend
+
+    yield open_backend
+    for backend in reversed(opened):
+        await backend.close()
+
+
+@pytest.fixture
+async def backend(connect: Connect) -> Backend:
+    return await connect()
+
+
+# ---------------------------------------------------------------- helpers
+
+_last_id = ""
+
+
+def make_job(
+    queue: str = "default",
+    *,
+    at: float | None = None,
+    delay_s: float = 0.0,
+    args: tuple[Any, ...] = (),
+    **options: Any,
+) -> Job:
+    """A job whose id sorts after every job made before it (ids carry milliseconds)."""
+    global _last_id
+    opts = JobOptions(queue=queue, delay_s=delay_s, **options)
+    job = Job.build("tests.echo", list(args), options=opts, now=at)
+    while job.id <= _last_id:
+        job = job.copy(id=new_job_id())
+    _last_id = job.id
+    return job
+
+
+async def enqueue(backend: Backend, *jobs: Job) -> list[str]:
+    return await backend.enqueue(list(jobs))
+
+
+async def reserve_one(backend: Backend, queue: str = "default", *, lease_s: float = 30.0) -> Job:
+    reservation = await backend.reserve(queue, worker_id="w1", lease_s=lease_s)
+    assert len(reservation.jobs) == 1, reservation
+    return reservation.jobs[0]
+
+
+async def reserve_ids(backend: Backend, queue: str = "default", *, limit: int = 100) -> list[str]:
+    reservation = await backend.reserve(queue, worker_id="w1", lease_s=30.0, limit=limit)
+    return [job.id for job in reservation.jobs]
+
+
+def done(job: Job, runtime_s: float = 0.5, wait_s: float = 0.25) -> Completion:
+    return Completion(job=job, runtime_s=runtime_s, wait_s=wait_s)
+
+
+async def failed_job(backend: Backend, queue: str = "default", **options: Any) -> Job:
+    job = make_job(queue, **options)
+    await enqueue(backend, job)
+    assert await backend.fail(await reserve_one(backend, queue), BOOM)
+    return job
+
+
+async def get(backend: Backend, job_id: str) -> Job:
+    job = await backend.get(job_id)
+    assert job is not None, f"job {job_id} is not held"
+    return job
+
+
+# ---------------------------------------------------------------- enqueue and reserve
+
+
+async def test_jobs_are_reserved_in_the_order_they_became_available(backend: Backend) -> None:
+    base = time.time() - 10
+    jobs = [make_job(at=base + i * 0.05) for i in range(5)]
+    # Enqueued out of order: available_at decides, not arrival.
+    await enqueue(backend, jobs[3], jobs[0], jobs[4], jobs[1], jobs[2])
+
+    assert await reserve_ids(backend) == [job.id for job in jobs]
+
+
+async def test_jobs_due_at_the_same_moment_are_reserved_in_id_order(backend: Backend) -> None:
+    at = time.time() - 10
+    first, second = make_job(at=at), make_job(at=at)
+    await enqueue(backend, second, first)
+
+    assert await reserve_ids(backend) == [first.id, second.id]
+
+
+async def test_a_reserved_job_carries_a_fresh_token_a_lease_and_one_more_attempt(backend: Backend) -> None:
+    job = make_job()
+    await enqueue(backend, job)
+
+    before = time.time()
+    reserved = await reserve_one(backend, lease_s=30.0)
+
+    assert reserved.id == job.id
+    assert reserved.state is JobState.RESERVED
+    assert reserved.attempts == 1
+    assert reserved.reservation
+    assert reserved.lease_until == pytest.approx(before + 30.0, abs=2.0)
+    assert reserved.reserved_at == pytest.approx(before, abs=2.0)
+
+
+async def test_the_job_spec_survives_storage_unchanged(backend: Backend) -> None:
+    job = make_job(
+        "spec",
+        args=(1, "two", {"three": [3.5, None, True]}),
+        tries=3,
+        max_exceptions=2,
+        timeout_s=12.5,
+        backoff_s=(1, 5, 30),
+        retry_until=time.time() + 3600,
+        unique_key="document:42",
+        tags=("document:42", "tenant:7"),
+    )
+    job = job.copy(kwargs={"model": "claude", "chunks": [1, 2]})
+    await enqueue(backend, job)
+
+    assert (await get(backend, job.id)).spec() == job.spec()
+    assert (await reserve_one(backend, "spec")).spec() == job.spec()
+
+
+async def test_reserve_on_an_empty_queue_returns_nothing_and_no_due_time(backend: Backend) -> None:
+    reservation = await backend.reserve("default", worker_id="w1", lease_s=30.0)
+
+    assert reservation.jobs == []
+    assert reservation.next_available_at is None
+
+
+async def test_reserve_hands_out_at_most_limit_jobs(backend: Backend) -> None:
+    jobs = [make_job() for _ in range(5)]
+    await enqueue(backend, *jobs)
+
+    assert await reserve_ids(backend, limit=3) == [job.id for job in jobs[:3]]
+    assert await reserve_ids(backend, limit=3) == [job.id for job in jobs[3:]]
+    assert await reserve_ids(backend, limit=3) == []
+
+
+async def test_queues_are_independent(backend: Backend) -> None:
+    a, b = make_job("a"), make_job("b")
+    await enqueue(backend, a, b)
+
+    assert await reserve_ids(backend, "b") == [b.id]
+    assert await reserve_ids(backend, "b") == []
+    assert await reserve_ids(backend, "a") == [a.id]
+
+
+async def test_bulk_enqueue_returns_one_id_per_job_in_order_and_stores_them_all(backend: Backend) -> None:
+    base = time.time() - 10
+    jobs = [make_job("bulk", at=base + i * 0.001) for i in range(250)]
+
+    ids = await backend.enqueue(jobs)
+
+    assert ids == [job.id for job in jobs]
+    assert (await backend.stats("bulk")).pending == 250
+    assert await reserve_ids(backend, "bulk", limit=100) == ids[:100]
+
+
+async def test_a_delayed_job_is_not_reserved_before_it_is_due_and_its_due_time_is_reported(
+    backend: Backend,
+) -> None:
+    job = make_job(delay_s=60)
+    await enqueue(backend, job)
+
+    reservation = await backend.reserve("default", worker_id="w1", lease_s=30.0)
+
+    assert reservation.jobs == []
+    assert reservation.next_available_at == pytest.approx(job.available_at, abs=0.01)
+
+
+async def test_a_delayed_job_is_reserved_once_it_is_due(backend: Backend) -> None:
+    job = make_job(delay_s=0.3)
+    await enqueue(backend, job)
+    assert await reserve_ids(backend) == []
+
+    await asyncio.sleep(0.4)
+
+    assert await reserve_ids(backend) == [job.id]
+
+
+async def test_a_due_job_is_reserved_before_a_delayed_one_enqueued_earlier(backend: Backend) -> None:
+    later = make_job(delay_s=60)
+    now = make_job()
+    await enqueue(backend, later, now)
+
+    reservation = await backend.reserve("default", worker_id="w1", lease_s=30.0, limit=10)
+
+    assert [job.id for job in reservation.jobs] == [now.id]
+    assert reservation.next_available_at == pytest.approx(later.available_at, abs=0.01)
+
+
+# ---------------------------------------------------------------- leases
+
+
+async def test_a_job_whose_lease_lapses_is_reserved_again_with_its_attempt_kept_and_a_lease_expired_error(
+    backend: Backend,
+) -> None:
+    # Given a worker that reserved a job and then died (it never renews its lease)
+    job = make_job()
+    await enqueue(backend, job)
+    first = await reserve_one(backend, lease_s=SHORT_LEASE_S)
+    assert await reserve_ids(backend) == []
+
+    # When the lease lapses
+    await asyncio.sleep(PAST_SHORT_LEASE_S)
+
+    # Then the next reserve hands the job out again, the lost attempt counted
+    again = await reserve_one(backend)
+    assert again.id == job.id
+    assert again.attempts == 2
+    assert again.reservation != first.reservation
+    assert again.error is not None
+    assert again.error.type == "LeaseExpired"
+    assert again.error.message == "the worker holding this job stopped renewing its lease (it probably died)"
+
+
+async def test_stats_count_a_job_with_a_lapsed_lease_as_pending_again(backend: Backend) -> None:
+    await enqueue(backend, make_job())
+    await reserve_one(backend, lease_s=SHORT_LEASE_S)
+    await asyncio.sleep(PAST_SHORT_LEASE_S)
+
+    stats = await backend.stats("default")
+
+    assert (stats.pending, stats.reserved) == (1, 0)
+
+
+async def test_a_reserved_job_is_not_reserved_again_while_its_lease_is_renewed(backend: Backend) -> None:
+    await enqueue(backend, make_job())
+    reserved = await reserve_one(backend, lease_s=0.3)
+
+    # Renew four times over 0.6 s: twice the original lease.
+    for _ in range(4):
+        await asyncio.sleep(0.15)
+        assert await backend.extend([reserved], 0.3) == []
+        assert await reserve_ids(backend) == []
+
+    assert (await backend.stats("default")).reserved == 1
+
+
+async def test_extend_reports_the_jobs_whose_lease_was_lost(backend: Backend) -> None:
+    kept, lost = make_job(), make_job()
+    await enqueue(backend, kept, lost)
+    held = await reserve_one(backend, lease_s=30.0)
+    lapsing = await reserve_one(backend, lease_s=SHORT_LEASE_S)
+    await asyncio.sleep(PAST_SHORT_LEASE_S)
+    await reserve_one(backend)  # a second worker takes the lapsed job
+
+    assert await backend.extend([held, lapsing], 30.0) == [lost.id]
+
+
+async def test_a_worker_that_lost_its_lease_cannot_overwrite_what_the_next_worker_does(
+    backend: Backend,
+) -> None:
+    # Given worker 1 lost its lease and worker 2 holds the job now
+    job = make_job()
+    await enqueue(backend, job)
+    stale = await reserve_one(backend, lease_s=SHORT_LEASE_S)
+    await asyncio.sleep(PAST_SHORT_LEASE_S)
+    current = await reserve_one(backend, lease_s=30.0)
+
+    # When worker 1 reports back late, every report is ignored
+    assert await backend.complete([done(stale)]) == [job.id]
+    assert await backend.extend([stale], 30.0) == [job.id]
+    assert not await backend.retry_later(
+        stale, delay_s=0, error=BOOM, count_exception=True, refund_attempt=False
+    )
+    assert not await backend.fail(stale, BOOM)
+
+    # Then worker 2 still holds the job and can finish it
+    held = await get(backend, job.id)
+    assert held.state is JobState.RESERVED
+    assert held.reservation == current.reservation
+    assert held.exceptions == 0
+    assert await backend.complete([done(current)]) == []
+    assert (await get(backend, job.id)).state is JobState.COMPLETED
+
+
+async def test_complete_ignores_a_wrong_reservation_token(backend: Backend) -> None:
+    job = make_job()
+    await enqueue(backend, job)
+    reserved = await reserve_one(backend)
+
+    assert await backend.complete([done(reserved.copy(reservation="not-the-token"))]) == [job.id]
+    assert (await get(backend, job.id)).state is JobState.RESERVED
+
+
+async def test_extend_ignores_a_wrong_reservation_token(backend: Backend) -> None:
+    job = make_job()
+    await enqueue(backend, job)
+    reserved = await reserve_one(backend, lease_s=30.0)
+
+    assert await backend.extend([reserved.copy(reservation="not-the-token")], 3600.0) == [job.id]
+    lease_until = (await get(backend, job.id)).lease_until
+    assert lease_until is not None and lease_until < time.time() + 60
+
+
+async def test_retry_later_ignores_a_wrong_reservation_token(backend: Backend) -> None:
+    job = make_job()
+    await enqueue(backend, job)
+    reserved = await reserve_one(backend)
+
+    wrong = reserved.copy(reservation="not-the-token")
+    assert not await backend.retry_later(
+        wrong, delay_s=0, error=BOOM, count_exception=True, refund_attempt=False
+    )
+    assert (await get(backend, job.id)).state is JobState.RESERVED
+
+
+async def test_fail_ignores_a_wrong_reservation_token(backend: Backend) -> None:
+    job = make_job()
+    await enqueue(backend, job)
+    reserved = await reserve_one(backend)
+
+    assert not await backend.fail(reserved.copy(reservation="not-the-token"), BOOM)
+    assert (await get(backend, job.id)).state is JobState.RESERVED
+    assert await backend.failed_count() == 0
+
+
+async def test_reports_about_a_job_that_was_never_reserved_are_ignored(backend: Backend) -> None:
+    job = make_job()
+    await enqueue(backend, job)
+
+    assert await backend.complete([done(job)]) == [job.id]
+    assert await backend.extend([job], 30.0) == [job.id]
+    assert not await backend.fail(job, BOOM)
+    assert (await get(backend, job.id)).state is JobState.PENDING
+
+
+# ---------------------------------------------------------------- retry_later
+
+
+async def test_retry_later_puts_the_job_back_delayed_with_the_exception_counted(backend: Backend) -> None:
+    job = make_job()
+    await enqueue(backend, job)
+    reserved = await reserve_one(backend)
+
+    before = time.time()
+    assert await backend.retry_later(
+        reserved, delay_s=60, error=BOOM, count_exception=True, refund_attempt=False
+    )
+
+    back = await get(backend, job.id)
+    assert back.state is JobState.DELAYED
+    assert (back.attempts, back.exceptions) == (1, 1)
+    assert back.error == BOOM
+    assert back.available_at == pytest.approx(before + 60, abs=2.0)
+    assert back.reservation is None
+    reservation = await backend.reserve("default", worker_id="w1", lease_s=30.0)
+    assert reservation.jobs == []
+    assert reservation.next_available_at == pytest.approx(back.available_at, abs=0.01)
+    stats = await backend.stats("default")
+    assert (stats.delayed, stats.reserved) == (1, 0)
+
+
+async def test_retry_later_with_a_refund_gives_the_attempt_back(backend: Backend) -> None:
+    job = make_job()
+    await enqueue(backend, job)
+    reserved = await reserve_one(backend)
+
+    assert await backend.retry_later(
+        reserved, delay_s=0, error=None, count_exception=False, refund_attempt=True
+    )
+
+    again = await reserve_one(backend)
+    assert again.id == job.id
+    assert (again.attempts, again.exceptions) == (1, 0)
+
+
+async def test_retry_later_without_an_error_keeps_the_last_one(backend: Backend) -> None:
+    job = make_job()
+    await enqueue(backend, job)
+    first = await reserve_one(backend)
+    assert await backend.retry_later(first, delay_s=0, error=BOOM, count_exception=True, refund_attempt=False)
+    second = await reserve_one(backend)
+
+    assert await backend.retry_later(
+        second, delay_s=0, error=None, count_exception=False, refund_attempt=True
+    )
+
+    again = await reserve_one(backend)
+    assert again.error == BOOM
+    assert (again.attempts, again.exceptions) == (2, 1)
+
+
+# ---------------------------------------------------------------- completion
+
+
+async def test_a_completed_job_leaves_the_queue_and_is_kept_as_recently_completed(backend: Backend) -> None:
+    first, second = make_job(), make_job()
+    await enqueue(backend, first, second)
+    assert await backend.complete([done(await reserve_one(backend), runtime_s=1.25)]) == []
+    await asyncio.sleep(0.01)
+    assert await backend.complete([done(await reserve_one(backend))]) == []
+
+    completed = await get(backend, first.id)
+    assert completed.state is JobState.COMPLETED
+    assert completed.runtime_s == pytest.approx(1.25)
+    assert completed.finished_at == pytest.approx(time.time(), abs=2.0)
+    assert await reserve_ids(backend) == []
+    stats = await backend.stats("default")
+    assert (stats.pending, stats.reserved, stats.size) == (0, 0, 0)
+    assert [job.id for job in await backend.recent_completed("default")] == [second.id, first.id]
+    assert [job.id for job in await backend.recent_completed("default", limit=1)] == [second.id]
+
+
+async def test_completed_jobs_beyond_completed_max_are_dropped(connect: Connect) -> None:
+    backend = await connect(completed_max=2)
+    jobs = [make_job() for _ in range(3)]
+    await enqueue(backend, *jobs)
+    for _ in jobs:
+        await backend.complete([done(await reserve_one(backend))])
+        await asyncio.sleep(0.01)
+
+    assert [job.id for job in await backend.recent_completed("default")] == [jobs[2].id, jobs[1].id]
+    assert await backend.get(jobs[0].id) is None
+
+
+async def test_completed_jobs_are_dropped_after_their_retention(connect: Connect) -> None:
+    backend = await connect(completed_retention_s=1)
+    job = make_job()
+    await enqueue(backend, job)
+    await backend.complete([done(await reserve_one(backend))])
+    assert (await get(backend, job.id)).state is JobState.COMPLETED
+
+    await asyncio.sleep(1.3)
+
+    assert await backend.get(job.id) is None
+    assert await backend.recent_completed("default") == []
+
+
+# ---------------------------------------------------------------- failed store
+
+
+async def test_a_failed_job_is_kept_in_the_failed_store_with_its_error(backend: Backend) -> None:
+    job = await failed_job(backend)
+
+    failed = await get(backend, job.id)
+    assert failed.state is JobState.FAILED
+    assert failed.error == BOOM
+    assert failed.attempts == 1
+    assert failed.finished_at == pytest.approx(time.time(), abs=2.0)
+    assert failed.spec() == job.spec()
+    assert await backend.failed_count() == 1
+    assert (await backend.stats("default")).failed == 1
+    assert await reserve_ids(backend) == []
+
+
+async def test_failed_page_lists_newest_failure_first_and_filters_by_queue(backend: Backend) -> None:
+    a1 = await failed_job(backend, "a")
+    await asyncio.sleep(0.01)
+    b1 = await failed_job(backend, "b")
+    await asyncio.sleep(0.01)
+    a2 = await failed_job(backend, "a")
+
+    assert [job.id for job in await backend.failed_page()] == [a2.id, b1.id, a1.id]
+    assert [job.id for job in await backend.failed_page("a")] == [a2.id, a1.id]
+    counts = [await backend.failed_count(queue) for queue in (None, "a", "b")]
+    assert counts == [3, 2, 1]
+    assert all(job.state is JobState.FAILED and job.error == BOOM for job in await backend.failed_page())
+
+
+async def test_failed_page_pages_with_offset_and_limit(backend: Backend) -> None:
+    jobs = []
+    for _ in range(5):
+        jobs.append(await failed_job(backend))
+        await asyncio.sleep(0.01)
+    newest_first = [job.id for job in reversed(jobs)]
+
+    pages = [await backend.failed_page(offset=offset, limit=2) for offset in (0, 2, 4, 6)]
+
+    assert [[job.id for job in page] for page in pages] == [
+        newest_first[0:2],
+        newest_first[2:4],
+        newest_first[4:],
+        [],
+    ]
+
+
+async def test_oldest_failed_ids_lists_the_oldest_failures_first(backend: Backend) -> None:
+    jobs = []
+    for queue in ("a", "b", "a", "a"):
+        jobs.append(await failed_job(backend, queue))
+        await asyncio.sleep(0.01)
+
+    assert await backend.oldest_failed_ids(limit=2) == [jobs[0].id, jobs[1].id]
+    assert await backend.oldest_failed_ids("a") == [jobs[0].id, jobs[2].id, jobs[3].id]
+
+
+async def test_retry_failed_makes_jobs_pending_with_attempts_and_exceptions_reset(backend: Backend) -> None:
+    job = make_job()
+    await enqueue(backend, job)
+    first = await reserve_one(backend)
+    await backend.retry_later(first, delay_s=0, error=BOOM, count_exception=True, refund_attempt=False)
+    assert await backend.fail(await reserve_one(backend), BOOM)
+
+    assert await backend.retry_failed([job.id, "0000000000000000000000"]) == 1
+
+    back = await get(backend, job.id)
+    assert back.state is JobState.PENDING
+    assert (back.attempts, back.exceptions) == (0, 0)
+    assert await backend.failed_count() == 0
+    again = await reserve_one(backend)
+    assert (again.id, again.attempts) == (job.id, 1)
+
+
+async def test_retry_failed_ignores_jobs_that_are_not_failed(backend: Backend) -> None:
+    pending = make_job()
+    await enqueue(backend, pending)
+
+    assert await backend.retry_failed([pending.id]) == 0
+    assert (await get(backend, pending.id)).attempts == 0
+
+
+async def test_forget_failed_deletes_one_failed_job(backend: Backend) -> None:
+    kept, forgotten = await failed_job(backend), await failed_job(backend)
+
+    assert await backend.forget_failed(forgotten.id)
+    assert not await backend.forget_failed(forgotten.id)
+
+    assert await backend.get(forgotten.id) is None
+    assert [job.id for job in await backend.failed_page()] == [kept.id]
+
+
+async def test_forget_failed_leaves_jobs_that_are_not_failed(backend: Backend) -> None:
+    pending = make_job()
+    await enqueue(backend, pending)
+
+    assert not await backend.forget_failed(pending.id)
+    assert (await get(backend, pending.id)).state is JobState.PENDING
+
+
+async def test_flush_failed_deletes_every_failed_job_or_one_queues(backend: Backend) -> None:
+    await failed_job(backend, "a")
+    await failed_job(backend, "a")
+    b = await failed_job(backend, "b")
+
+    assert await backend.flush_failed("a") == 2
+    assert [job.id for job in await backend.failed_page()] == [b.id]
+    assert await backend.flush_failed() == 1
+    assert await backend.failed_count() == 0
+    assert await backend.get(b.id) is None
+
+
+async def test_flush_failed_older_than_keeps_recent_failures(backend: Backend) -> None:
+    old = await failed_job(backend)
+    await asyncio.sleep(0.6)
+    recent = await failed_job(backend)
+
+    assert await backend.flush_failed(older_than_s=0.3) == 1
+
+    assert await backend.get(old.id) is None
+    assert [job.id for job in await backend.failed_page()] == [recent.id]
+
+
+# ---------------------------------------------------------------- unique jobs
+
+
+async def test_a_second_dispatch_of_a_unique_job_returns_the_first_id_while_it_is_pending(
+    backend: Backend,
+) -> None:
+    first, second = make_job(unique_key="doc:1"), make_job(unique_key="doc:1")
+
+    assert await enqueue(backend, first) == [first.id]
+    assert await enqueue(backend, second) == [first.id]
+
+    assert await backend.get(second.id) is None
+    assert (await backend.stats("default")).pending == 1
+
+
+async def test_a_second_dispatch_of_a_unique_job_returns_the_first_id_while_it_is_delayed(
+    backend: Backend,
+) -> None:
+    first, second = make_job(unique_key="doc:1", delay_s=60), make_job(unique_key="doc:1")
+    await enqueue(backend, first)
+
+    assert await enqueue(backend, second) == [first.id]
+
+
+async def test_a_second_dispatch_of_a_unique_job_returns_the_first_id_while_it_is_reserved(
+    backend: Backend,
+) -> None:
+    first, second = make_job(unique_key="doc:1"), make_job(unique_key="doc:1")
+    await enqueue(backend, first)
+    await reserve_one(backend)
+
+    assert await enqueue(backend, second) == [first.id]
+    assert await reserve_ids(backend) == []
+
+
+async def test_a_unique_key_repeated_in_one_bulk_enqueue_is_stored_once(backend: Backend) -> None:
+    first, second, other = make_job(unique_key="doc:1"), make_job(unique_key="doc:1"), make_job()
+
+    assert await backend.enqueue([first, second, other]) == [first.id, first.id, other.id]
+    assert (await backend.stats("default")).pending == 2
+
+
+async def test_unique_keys_are_held_per_queue(backend: Backend) -> None:
+    a, b = make_job("a", unique_key="doc:1"), make_job("b", unique_key="doc:1")
+
+    assert await enqueue(backend, a, b) == [a.id, b.id]
+
+
+async def test_a_unique_key_is_freed_when_its_job_completes(backend: Backend) -> None:
+    first, second = make_job(unique_key="doc:1"), make_job(unique_key="doc:1")
+    await enqueue(backend, first)
+    await backend.complete([done(await reserve_one(backend))])
+
+    assert await enqueue(backend, second) == [second.id]
+
+
+async def test_a_unique_key_is_freed_when_its_job_fails(backend: Backend) -> None:
+    first = await failed_job(backend, unique_key="doc:1")
+    second = make_job(unique_key="doc:1")
+
+    assert await enqueue(backend, second) == [second.id]
+    assert second.id != first.id
+
+
+async def test_a_unique_key_is_freed_when_its_queue_is_cleared(backend: Backend) -> None:
+    first, second = make_job(unique_key="doc:1"), make_job(unique_key="doc:1")
+    await enqueue(backend, first)
+    assert await backend.clear("default") == 1
+
+    assert await enqueue(backend, second) == [second.id]
+
+
+async def test_a_unique_key_stays_held_while_its_job_waits_for_a_retry(backend: Backend) -> None:
+    first, second = make_job(unique_key="doc:1"), make_job(unique_key="doc:1")
+    await enqueue(backend, first)
+    reserved = await reserve_one(backend)
+    await backend.retry_later(reserved, delay_s=60, error=BOOM, count_exception=True, refund_attempt=False)
+
+    assert await enqueue(backend, second) == [first.id]
+
+
+# ---------------------------------------------------------------- queue control
+
+
+async def test_a_paused_queue_hands_out_nothing_and_resume_restores_it(backend: Backend) -> None:
+    job = make_job()
+    await enqueue(backend, job)
+
+    await backend.pause("default")
+
+    assert await reserve_ids(backend) == []
+    assert await backend.paused_queues() == {"default"}
+    assert (await backend.stats("default")).paused
+
+    await backend.resume("default")
+
+    assert await backend.paused_queues() == set()
+    assert not (await backend.stats("default")).paused
+    assert await reserve_ids(backend) == [job.id]
+
+
+async def test_a_paused_queue_still_accepts_jobs_and_other_queues_keep_working(backend: Backend) -> None:
+    await backend.pause("a")
+    a, b = make_job("a"), make_job("b")
+
+    assert await enqueue(backend, a, b) == [a.id, b.id]
+
+    assert (await backend.stats("a")).pending == 1
+    assert await reserve_ids(backend, "b") == [b.id]
+    assert await reserve_ids(backend, "a") == []
+
+
+async def test_clear_removes_pending_and_delayed_jobs_only(backend: Backend) -> None:
+    failed = await failed_job(backend)
+    await enqueue(backend, make_job())
+    reserved = await reserve_one(backend)
+    await enqueue(backend, make_job(), make_job(), make_job(delay_s=60), make_job("other"))
+
+    assert await backend.clear("default") == 3
+
+    stats = await backend.stats("default")
+    assert (stats.pending, stats.delayed, stats.reserved, stats.failed) == (0, 0, 1, 1)
+    assert (await backend.stats("other")).pending == 1
+    assert (await get(backend, failed.id)).state is JobState.FAILED
+    assert await backend.complete([done(reserved)]) == []
+
+
+async def test_a_restart_request_is_recorded_with_its_time(backend: Backend) -> None:
+    assert await backend.restart_requested_at() is None
+
+    requested = await backend.request_restart()
+
+    assert requested == pytest.approx(time.time(), abs=2.0)
+    assert await backend.restart_requested_at() == pytest.approx(requested, abs=0.001)
+
+
+async def test_a_later_restart_request_replaces_the_earlier_one(backend: Backend) -> None:
+    first = await backend.request_restart()
+    await asyncio.sleep(0.01)
+    second = await backend.request_restart()
+
+    assert second > first
+    assert await backend.restart_requested_at() == pytest.approx(second, abs=0.001)
+
+
+# ---------------------------------------------------------------- observability
+
+
+async def test_queues_lists_every_queue_dispatched_to_or_paused_sorted(backend: Backend) -> None:
+    assert await backend.queues() == []
+
+    await enqueue(backend, make_job("beta"), make_job("alpha", delay_s=60))
+    await backend.pause("gamma")
+
+    assert await backend.queues() == ["alpha", "beta", "gamma"]
+
+
+async def test_stats_count_jobs_in_every_state(backend: Backend) -> None:
+    await failed_job(backend)
+    await enqueue(backend, make_job())
+    await reserve_one(backend)
+    await enqueue(backend, make_job(), make_job(), make_job(delay_s=60))
+
+    stats = await backend.stats("default")
+
+    assert stats.queue == "default"
+    assert (stats.pending, stats.delayed, stats.reserved, stats.failed) == (2, 1, 1, 1)
+    assert stats.size == 4
+    assert not stats.paused
+
+
+async def test_stats_of_an_unknown_queue_are_zero(backend: Backend) -> None:
+    stats = await backend.stats("nothing-here")
+
+    assert (stats.pending, stats.delayed, stats.reserved, stats.failed) == (0, 0, 0, 0)
+    assert stats.oldest_pending_age_s is None
+    assert not stats.paused
+
+
+async def test_oldest_pending_age_is_measured_from_when_the_oldest_job_became_available(
+    backend: Backend,
+) -> None:
+    assert (await backend.stats("default")).oldest_pending_age_s is None
+    await enqueue(backend, make_job(at=time.time() - 5), make_job(), make_job(delay_s=60))
+
+    age = (await backend.stats("default")).oldest_pending_age_s
+
+    assert age is not None
+    assert 4.0 <= age < 10.0
+
+
+async def test_metrics_count_completed_and_failed_jobs_with_runtime_and_wait_per_minute(
+    backend: Backend,
+) -> None:
+    await enqueue(backend, make_job(), make_job())
+    await backend.complete([done(await reserve_one(backend), runtime_s=0.5, wait_s=0.25)])
+    await backend.complete([done(await reserve_one(backend), runtime_s=1.5, wait_s=0.75)])
+    await failed_job(backend)
+    await failed_job(backend, "other")
+
+    rows = await backend.metrics("default", minutes=5)
+
+    # The jobs may straddle a minute boundary: check the rows' shape, then their sums.
+    now = time.time()
+    assert 1 <= len(rows) <= 2
+    assert [row.minute for row in rows] == sorted(row.minute for row in rows)
+    assert all(row.minute % 60 == 0 and now - 300 <= row.minute <= now for row in rows)
+    assert sum(row.completed for row in rows) == 2
+    assert sum(row.failed for row in rows) == 1
+    assert sum(row.runtime_s_total for row in rows) == pytest.approx(2.0)
+    assert sum(row.wait_s_total for row in rows) == pytest.approx(1.0)
+
+
+async def test_metrics_of_an_idle_queue_are_empty(backend: Backend) -> None:
+    await enqueue(backend, make_job())
+
+    assert await backend.metrics("default") == []
+
+
+async def test_get_finds_a_job_in_every_state(backend: Backend) -> None:
+    failed = await failed_job(backend)
+    completed, reserved = make_job(), make_job()
+    await enqueue(backend, completed)
+    await backend.complete([done(await reserve_one(backend))])
+    await enqueue(backend, reserved)
+    await reserve_one(backend)
+    pending, delayed = make_job(), make_job(delay_s=60)
+    await enqueue(backend, pending, delayed)
+
+    held = (failed, completed, reserved, pending, delayed)
+    states = {job.id: (await get(backend, job.id)).state for job in held}
+
+    assert states == {
+        failed.id: JobState.FAILED,
+        completed.id: JobState.COMPLETED,
+        reserved.id: JobState.RESERVED,
+        pending.id: JobState.PENDING,
+        delayed.id: JobState.DELAYED,
+    }
+
+
+async def test_get_of_an_unknown_id_returns_none(backend: Backend) -> None:
+    assert await backend.get(new_job_id()) is None
+
+
+async def test_find_by_tag_returns_the_tagged_jobs_newest_first(backend: Backend) -> None:
+    base = time.time() - 10
+    old = make_job(at=base, tags=("document:42",))
+    other = make_job(at=base + 1, tags=("document:7",))
+    new = make_job(at=base + 2, tags=("document:42", "tenant:1"))
+    await enqueue(backend, old, other, new)
+    await backend.complete([done(await reserve_one(backend))])  # tags survive completion
+
+    assert [job.id for job in await backend.find_by_tag("document:42")] == [new.id, old.id]
+    assert [job.id for job in await backend.find_by_tag("document:42", limit=1)] == [new.id]
+    assert [job.id for job in await backend.find_by_tag("tenant:1")] == [new.id]
+    assert await backend.find_by_tag("document:99") == []
+
+
+async def test_find_by_tag_reports_each_jobs_current_state(backend: Backend) -> None:
+    job = make_job(tags=("document:42",))
+    await enqueue(backend, job)
+    await backend.fail(await reserve_one(backend), BOOM)
+
+    [found] = await backend.find_by_tag("document:42")
+
+    assert (found.id, found.state) == (job.id, JobState.FAILED)
+
+
+# ---------------------------------------------------------------- heartbeats
+
+
+async def test_heartbeats_are_listed_until_they_expire(backend: Backend) -> None:
+    await backend.put_heartbeat("worker", "host-1:100", {"pid": 100, "queues": ["default"]}, 0.3)
+    await backend.put_heartbeat("worker", "host-1:101", {"pid": 101, "queues": ["default"]}, 30)
+    await backend.put_heartbeat("supervisor", "host-1", {"pid": 1}, 30)
+
+    assert sorted(beat["pid"] for beat in await backend.heartbeats("worker")) == [100, 101]
+    await asyncio.sleep(0.4)
+
+    [alive] = await backend.heartbeats("worker")
+    assert alive.items() >= {"pid": 101, "queues": ["default"]}.items()
+    assert [beat["pid"] for beat in await backend.heartbeats("supervisor")] == [1]
+
+
+async def test_a_new_heartbeat_replaces_the_members_previous_one(backend: Backend) -> None:
+    await backend.put_heartbeat("worker", "host-1:100", {"pid": 100, "jobs": 1}, 30)
+    await backend.put_heartbeat("worker", "host-1:100", {"pid": 100, "jobs": 2}, 30)
+
+    [beat] = await backend.heartbeats("worker")
+    assert beat["jobs"] == 2
+
+
+async def test_a_deleted_heartbeat_is_gone(backend: Backend) -> None:
+    await backend.put_heartbeat("worker", "host-1:100", {"pid": 100}, 30)
+
+    await backend.delete_heartbeat("worker", "host-1:100")
+    await backend.delete_heartbeat("worker", "never-existed")
+
+    assert await backend.heartbeats("worker") == []
+
+
+# ---------------------------------------------------------------- wait
+
+
+async def producer_for(backend_kind: str, backend: Backend, connect: Connect) -> Backend:
+    """Another instance on the same URL; memory instances share nothing, so the same one."""
+    return backend if backend_kind == "memory" else await connect()
+
+
+async def test_wait_returns_promptly_after_an_enqueue_from_another_instance(
+    backend_kind: str, backend: Backend, connect: Connect
+) -> None:
+    producer = await producer_for(backend_kind, backend, connect)
+    waiter = asyncio.create_task(backend.wait(["other", "default"], timeout_s=10))
+    await asyncio.sleep(0.2)
+    assert not waiter.done()
+
+    started = time.monotonic()
+    await enqueue(producer, make_job())
+    await asyncio.wait_for(waiter, timeout=3)
+
+    assert time.monotonic() - started < 1.5
+
+
+async def test_wait_does_not_miss_an_enqueue_made_just_before_it(
+    backend_kind: str, backend: Backend, connect: Connect
+) -> None:
+    # Given a worker that found the queue empty, and a job that arrives before it waits
+    producer = await producer_for(backend_kind, backend, connect)
+    assert await reserve_ids(backend) == []
+    await enqueue(producer, make_job())
+
+    # Then its wait returns at once instead of sleeping through the whole timeout
+    started = time.monotonic()
+    await asyncio.wait_for(backend.wait(["default"], timeout_s=10), timeout=3)
+    assert time.monotonic() - started < 1.5
+
+
+async def test_wait_returns_after_its_timeout_when_nothing_arrives(backend: Backend) -> None:
+    started = time.monotonic()
+
+    await asyncio.wait_for(backend.wait(["default"], timeout_s=0.3), timeout=3)
+
+    # Spurious wake-ups are allowed, but an idle queue must not make a worker spin.
+    assert 0.2 <= time.monotonic() - started < 2.0
