@@ -1,0 +1,59 @@
+-- complete: mark reserved jobs completed, in one call for a batch.
+-- ARGV: completed_retention_ms, completed_max, metrics_retention_ms,
+--       then per job: id, token, runtime_s, wait_s
+-- Returns the ids ignored because their reservation no longer matched.
+local retention_ms = tonumber(ARGV[1])
+local completed_max = tonumber(ARGV[2])
+local metrics_retention_ms = ARGV[3]
+local now = server_now()
+local now_s = fmt(now)
+local ignored = {}
+local done = {}
+local zargs = {}
+local runtime_ms, wait_ms = 0, 0
+for i = 4, #ARGV, 4 do
+  local id, token = ARGV[i], ARGV[i + 1]
+  local jkey = job_key(id)
+  local f = redis.call('HMGET', jkey, 'r', 'u')
+  if f[1] == token and token ~= '' then
+    done[#done + 1] = id
+    zargs[#zargs + 1] = now_s
+    zargs[#zargs + 1] = id
+    redis.call('HSET', jkey, 'st', 'completed', 'fa', now_s, 'rt', ARGV[i + 2], 'r', '', 'lu', '')
+    redis.call('PEXPIRE', jkey, retention_ms)
+    if f[2] and f[2] ~= '' then
+      local ukey = unique_key(f[2])
+      if redis.call('GET', ukey) == id then
+        redis.call('DEL', ukey)
+      end
+    end
+    runtime_ms = runtime_ms + tonumber(ARGV[i + 2]) * 1000
+    wait_ms = wait_ms + tonumber(ARGV[i + 3]) * 1000
+  else
+    ignored[#ignored + 1] = id
+  end
+end
+if #done > 0 then
+  redis.call('ZREM', K_RESERVED, unpack(done))
+  redis.call('ZADD', K_COMPLETED, unpack(zargs))
+  -- Keep the recent list bounded; trimmed jobs lose their hash at once.
+  local old = redis.call('ZRANGEBYSCORE', K_COMPLETED, '-inf', fmt(now - retention_ms / 1000), 'LIMIT', 0, 1000)
+  local over = math.min(redis.call('ZCARD', K_COMPLETED) - #old - completed_max, 1000)
+  if over > 0 then
+    local extra = redis.call('ZRANGE', K_COMPLETED, #old, #old + over - 1)
+    for _, id in ipairs(extra) do
+      old[#old + 1] = id
+    end
+  end
+  if #old > 0 then
+    local jkeys = {}
+    for n, id in ipairs(old) do
+      jkeys[n] = job_key(id)
+    end
+    redis.call('ZREM', K_COMPLETED, unpack(old))
+    redis.call('UNLINK', unpack(jkeys))
+  end
+  redis.call('PEXPIRE', K_COMPLETED, retention_ms)
+  add_metrics(now, metrics_retention_ms, #done, 0, runtime_ms, wait_ms)
+end
+return ignored
