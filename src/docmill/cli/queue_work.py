@@ -1,12 +1,32 @@
-"""`docmill queue work`: one worker process (the seed's `queue:work`)."""
+"""`docmill queue work`: one worker process (the seed's `queue:work`).
+
+The command replaces this process with the lean ``docmill.queue.worker_main``
+(same pid, so a supervisor's signals still reach the worker) so that a running
+worker does not keep Typer and Rich in memory. Options and their help live in
+``worker_main`` alone: `docmill queue work --help` shows them.
+"""
 
 from __future__ import annotations
+
+import os
+import sys
 
 import typer
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("work")
-    def work() -> None:
-        """Process jobs (not built yet)."""
-        raise typer.Exit(2)
+    @app.command(
+        "work",
+        add_help_option=False,
+        context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    )
+    def work(ctx: typer.Context) -> None:
+        """Process jobs from the queues; `docmill queue work --help` lists the options."""
+        argv = [sys.executable, "-m", "docmill.queue.worker_main", *ctx.args]
+        sys.stdout.flush()
+        sys.stderr.flush()
+        if os.name == "posix":
+            os.execv(sys.executable, argv)
+        from docmill.queue.worker_main import run  # no exec elsewhere: run in this process
+
+        run(ctx.args)

@@ -1,0 +1,241 @@
+"""Running one reserved job and reporting its outcome (Laravel's ``Worker::process``).
+
+Outcomes:
+
+* success: a ``Completion`` goes to the worker's flusher (acks are batched);
+* ``Release(delay_s)``: back in ``delay_s``, the attempt refunded, nothing counted;
+* an exception or a timeout: retried after the backoff, or failed for good when
+  ``max_exceptions``, ``tries`` or ``retry_until`` says so;
+* a sync handler past its timeout cannot be interrupted: the timeout is
+  recorded and ``on_sync_timeout`` asks the worker to end the process.
+
+Effective options come from ``resolve_options`` (job > queue > worker), the one
+place that precedence is applied.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+import traceback
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from docmill.queue.backend import Backend, Completion
+from docmill.queue.events import EventLog
+from docmill.queue.health import BackendHealth
+from docmill.queue.job import ErrorInfo, Job, Release
+from docmill.queue.options import EffectiveOptions, WorkerOptions, backoff_delay_s, resolve_options
+from docmill.queue.registry import Handler, Registry
+
+
+class Phase(Enum):
+    RUNNING = "running"  # the handler runs: at shutdown it is cancelled and the job put back
+    SETTLING = "settling"  # the outcome is being reported: left to finish
+    DONE = "done"  # reported, or buffered for the flusher
+
+
+@dataclass(slots=True, eq=False)
+class Running:
+    """A job this worker holds, from reservation until its task ends."""
+
+    job: Job
+    phase: Phase = Phase.RUNNING
+    lost: bool = False
+    task: asyncio.Task[None] | None = None
+
+
+class _SyncOverrun(Exception):
+    """A sync handler is still running after its timeout."""
+
+
+class JobRunner:
+    """Runs jobs for one worker; holds no per-job state beyond the ``Running`` it is given."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        registry: Registry,
+        options: WorkerOptions,
+        log: EventLog,
+        health: BackendHealth,
+        *,
+        on_ack: Callable[[Completion], None],
+        on_sync_timeout: Callable[[], None],
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.backend = backend
+        self.registry = registry
+        self.options = options
+        self.log = log
+        self.health = health
+        self._on_ack = on_ack
+        self._on_sync_timeout = on_sync_timeout
+        self.clock = clock
+        self.monotonic = monotonic
+        self.sleep = sleep
+        self._pool: ThreadPoolExecutor | None = None
+
+    def effective(self, job: Job) -> EffectiveOptions:
+        return resolve_options(
+            tries=job.tries,
+            max_exceptions=job.max_exceptions,
+            timeout_s=job.timeout_s,
+            backoff_s=job.backoff_s,
+            queue=self.options.queue_config.get(job.queue),
+            worker=self.options,
+        )
+
+    async def process(self, entry: Running) -> None:
+        """Run the job (unless it has no attempts left) and report the outcome."""
+        job = entry.job
+        try:
+            handler = self.registry.get(job.name)
+        except Exception as exc:  # UnknownHandler: a deployment problem; keep the job in the failed store
+            await self._fail(entry, ErrorInfo.from_exception(exc), None)
+            return
+        effective = self.effective(job)
+        now = self.clock()
+        if job.attempts > effective.tries or (job.retry_until is not None and now >= job.retry_until):
+            last = job.error.summary() if job.error else "none"
+            why = (
+                "has been attempted too many times"
+                if job.attempts > effective.tries
+                else "is past its retry_until"
+            )
+            await self._fail(
+                entry, ErrorInfo("MaxAttemptsExceeded", f"{job.name} {why}; last error: {last}"), effective
+            )
+            return
+        if self.log.info_enabled:
+            self.log.info("job.started", **fields(job, effective))
+        started = self.monotonic()
+        timeout = asyncio.timeout(effective.timeout_s)
+        try:
+            if handler.is_async:
+                async with timeout:
+                    await handler.func(*job.args, **job.kwargs)
+            else:
+                await self._run_sync(handler, job, effective.timeout_s)
+        except Release as release:
+            await self._settle(
+                entry,
+                functools.partial(
+                    self.backend.retry_later,
+                    job,
+                    delay_s=release.delay_s,
+                    error=None,
+                    count_exception=False,
+                    refund_attempt=True,
+                ),
+            )
+            if self.log.info_enabled:
+                self.log.info("job.released", **fields(job, effective), delay_s=release.delay_s)
+        except _SyncOverrun:
+            await self._after_exception(entry, effective, timeout_error(job, effective))
+            self.log.error(
+                "worker.job_timeout",
+                **fields(job, effective),
+                timeout_s=effective.timeout_s,
+                action="ending the process: a sync handler cannot be interrupted",
+            )
+            self._on_sync_timeout()
+        except Exception as exc:
+            if timeout.expired():
+                error = timeout_error(job, effective)
+            else:
+                error = ErrorInfo.from_exception(exc, traceback.format_exc())
+            await self._after_exception(entry, effective, error)
+        else:
+            runtime_s = self.monotonic() - started
+            entry.phase = Phase.DONE
+            self._on_ack(Completion(job, runtime_s=runtime_s, wait_s=max(0.0, now - job.available_at)))
+            if self.log.info_enabled:
+                self.log.info("job.done", **fields(job, effective), runtime_ms=round(runtime_s * 1000, 1))
+        if self.options.rest_s:
+            await self.sleep(self.options.rest_s)
+
+    async def _run_sync(self, handler: Handler, job: Job, timeout_s: float) -> None:
+        if self._pool is None:  # created on first use: a worker of async handlers never starts threads
+            self._pool = ThreadPoolExecutor(self.options.concurrency, thread_name_prefix="docmill-job")
+        call = functools.partial(handler.func, *job.args, **job.kwargs)
+        future = asyncio.get_running_loop().run_in_executor(self._pool, call)
+        future.add_done_callback(_retrieve)  # the thread may finish after we stopped waiting for it
+        done, _ = await asyncio.wait((future,), timeout=timeout_s)
+        if not done:
+            raise _SyncOverrun()
+        future.result()
+
+    async def _after_exception(self, entry: Running, effective: EffectiveOptions, error: ErrorInfo) -> None:
+        """A failed attempt: retry after the backoff, or fail for good."""
+        job = entry.job
+        out_of_exceptions = (
+            effective.max_exceptions is not None and job.exceptions + 1 >= effective.max_exceptions
+        )
+        past_deadline = job.retry_until is not None and self.clock() >= job.retry_until
+        if out_of_exceptions or job.attempts >= effective.tries or past_deadline:
+            await self._fail(entry, error, effective)
+            return
+        delay_s = backoff_delay_s(effective.backoff_s, job.attempts)
+        await self._settle(
+            entry,
+            functools.partial(
+                self.backend.retry_later,
+                job,
+                delay_s=delay_s,
+                error=error,
+                count_exception=True,
+                refund_attempt=False,
+            ),
+        )
+        self.log.warning("job.retry", **fields(job, effective), delay_s=delay_s, error=error.summary())
+
+    async def _fail(self, entry: Running, error: ErrorInfo, effective: EffectiveOptions | None) -> None:
+        await self._settle(entry, functools.partial(self.backend.fail, entry.job, error))
+        self.log.error("job.failed", **fields(entry.job, effective), error=error.summary())
+
+    async def _settle(self, entry: Running, call: Callable[[], Awaitable[bool]]) -> None:
+        """Report an outcome; on backend trouble try again while the backend grace lasts."""
+        entry.phase = Phase.SETTLING
+        deadline = self.monotonic() + self.health.grace_s
+        while True:
+            try:
+                held = await call()
+                break
+            except Exception as exc:  # backend failure: the lease keeps the job safe meanwhile
+                self.health.error(exc, "report")
+                delay = self.health.backoff_s()
+                if self.monotonic() + delay > deadline:
+                    entry.phase = Phase.DONE  # give up; the lease brings the job back
+                    return
+                await self.sleep(delay)
+        self.health.ok()
+        entry.phase = Phase.DONE
+        if not held:
+            self.log.warning("job.lease_lost", **fields(entry.job), during="report")
+
+    def close(self) -> None:
+        """Stop the thread pool without waiting: a stuck sync handler must not hold the exit."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def fields(job: Job, effective: EffectiveOptions | None = None) -> dict[str, Any]:
+    """The fields every job event carries."""
+    attempt = f"{job.attempts}/{effective.tries}" if effective is not None else str(job.attempts)
+    return {"queue": job.queue, "id": job.id, "name": job.name, "attempt": attempt}
+
+
+def timeout_error(job: Job, effective: EffectiveOptions) -> ErrorInfo:
+    return ErrorInfo("JobTimeout", f"{job.name} ran longer than its timeout of {effective.timeout_s:g} s")
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()

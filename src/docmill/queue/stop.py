@@ -1,0 +1,42 @@
+"""Why a worker stopped, and the exit code each reason gives its process.
+
+A supervisor reads the exit code: 0 means "stopped on purpose, start another
+if you want one"; ``MEMORY`` and ``JOB_TIMEOUT`` ask for a fresh process;
+``BACKEND_LOST`` asks for a restart with backoff; ``BOOT_FAILURE`` means the
+worker can never start as configured, so restarting it again is pointless.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class WorkerStopReason(Enum):
+    """Every way a worker stops (Laravel's ``WorkerStopReason``), with its exit code."""
+
+    INTERRUPTED = "interrupted"  # SIGTERM / SIGINT
+    MAX_TIME = "max_time"  # ran for --max-time seconds
+    MAX_JOBS = "max_jobs"  # processed --max-jobs jobs
+    RESTART = "restart"  # `docmill queue restart` was requested after this worker started
+    EMPTY = "empty"  # --stop-when-empty and nothing left to do
+    MEMORY = "memory"  # resident memory above --memory
+    JOB_TIMEOUT = "job_timeout"  # a sync handler overran its timeout; only ending the process stops it
+    BACKEND_LOST = "backend_lost"  # the backend stayed unreachable longer than the grace
+    BOOT_FAILURE = "boot_failure"  # bad --app, bad options, unknown or unreachable backend
+
+    @property
+    def exit_code(self) -> int:
+        return _EXIT_CODES[self]
+
+
+_EXIT_CODES = {
+    WorkerStopReason.INTERRUPTED: 0,
+    WorkerStopReason.MAX_TIME: 0,
+    WorkerStopReason.MAX_JOBS: 0,
+    WorkerStopReason.RESTART: 0,
+    WorkerStopReason.EMPTY: 0,
+    WorkerStopReason.MEMORY: 12,
+    WorkerStopReason.JOB_TIMEOUT: 13,
+    WorkerStopReason.BACKEND_LOST: 14,
+    WorkerStopReason.BOOT_FAILURE: 3,
+}

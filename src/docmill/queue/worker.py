@@ -1,0 +1,422 @@
+"""The worker: one asyncio process that reserves jobs, runs up to ``concurrency`` at once,
+and reports each outcome to the backend (a port of Laravel's ``Worker.php``).
+
+The loop (``daemon``), phase by phase:
+
+1. ``stop_if_necessary`` decides whether to stop: a signal, memory, a restart
+   request, an empty queue, ``max_time``, ``max_jobs``.
+2. While slots are free, reserve from the queues in priority order (fill from
+   the first queue before asking the next) and start one task per job.
+3. Nothing reserved: block in ``backend.wait`` until a job may be available,
+   at most ``sleep_s`` or until the earliest delayed job is due.
+
+Around the loop run three background tasks: the lease renewer (``lease.py``),
+the completion flusher (acknowledgements are batched into one ``complete``
+call), and housekeeping (restart polling and heartbeats).
+
+Outcomes: success is acknowledged; an exception retries with backoff or fails
+for good; ``Release`` puts the job back without spending an attempt; a
+timeout counts as a failed attempt. An async handler is cancelled at its
+timeout; a sync handler cannot be, so the worker records the timeout, puts
+its other jobs back and ends with ``WorkerStopReason.JOB_TIMEOUT``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import signal
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from docmill.queue.backend import Backend, Completion
+from docmill.queue.events import EventLog
+from docmill.queue.health import BackendHealth
+from docmill.queue.job import Job
+from docmill.queue.lease import LeaseRenewer
+from docmill.queue.options import WorkerOptions
+from docmill.queue.registry import Registry
+from docmill.queue.runner import JobRunner, Phase, Running, fields
+from docmill.queue.stop import WorkerStopReason
+
+MEMORY_CHECK_INTERVAL_S = 1.0
+SETTLE_WAIT_S = 10.0  # at shutdown, how long outcomes already being reported may take
+
+
+def current_rss_mb() -> float:
+    """Resident memory of this process in MiB (cheap: one read of /proc on Linux)."""
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            pages = int(statm.read().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE") / 1048576
+    except (OSError, ValueError, IndexError):
+        import resource  # not Linux: fall back to the peak, the best portable figure
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class Worker:
+    """Runs jobs from ``options.queues`` until a stop reason comes up; see the module docstring."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        registry: Registry,
+        options: WorkerOptions,
+        *,
+        worker_id: str | None = None,
+        log: EventLog | None = None,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rss_mb: Callable[[], float] = current_rss_mb,
+        handle_signals: bool = False,
+        backend_grace_s: float = 60.0,
+        heartbeat_s: float = 5.0,
+        restart_poll_s: float = 2.5,
+    ) -> None:
+        self.backend = backend
+        self.options = options
+        self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{os.urandom(2).hex()}"
+        self.log = log or EventLog()
+        self.clock = clock
+        self.monotonic = monotonic
+        self.sleep = sleep
+        self.rss_mb = rss_mb
+        self.handle_signals = handle_signals
+        self.heartbeat_s = heartbeat_s
+        self.restart_poll_s = restart_poll_s
+        self.health = BackendHealth(
+            self.log, backend_grace_s, lambda: self.request_stop(WorkerStopReason.BACKEND_LOST), monotonic
+        )
+        self.runner = JobRunner(
+            backend,
+            registry,
+            options,
+            self.log,
+            self.health,
+            on_ack=self._ack,
+            on_sync_timeout=lambda: self.request_stop(WorkerStopReason.JOB_TIMEOUT),
+            clock=clock,
+            monotonic=monotonic,
+            sleep=sleep,
+        )
+        self.jobs_done = 0
+        self.jobs_started = 0
+        self.started_at = 0.0
+        self._started_mono = 0.0
+        self._running: dict[str, Running] = {}
+        self._acks: list[Completion] = []
+        self._ack_event = asyncio.Event()
+        self._slot_event = asyncio.Event()
+        self._idle_task: asyncio.Task[None] | None = None
+        self._stop_reason: WorkerStopReason | None = None  # decided outside the loop (signal, ...)
+        self._stopping = False
+        self._hurry = False  # a second signal while stopping: skip the rest of the grace
+        self._restart_requested = False
+        self._queues_empty = False
+        self._rss_mb = 0.0
+        self._next_memory_check = 0.0
+
+    # ================================================================== lifecycle
+    async def run(self) -> WorkerStopReason:
+        """Work until a stop reason comes up, stop gracefully, and return the reason."""
+        loop = asyncio.get_running_loop()
+        self.started_at = self.clock()
+        self._started_mono = self.monotonic()
+        signals = (signal.SIGTERM, signal.SIGINT) if self.handle_signals else ()
+        for sig in signals:
+            loop.add_signal_handler(sig, self.request_stop)  # only records it; the loop acts
+        renewer = LeaseRenewer(
+            self.backend,
+            self.options.lease_s,
+            held=self._held_jobs,
+            on_lost=self._on_leases_lost,
+            on_error=self.health.error,
+            on_ok=self.health.ok,
+            sleep=self.sleep,
+        )
+        self.log.info(
+            "worker.started",
+            worker=self.worker_id,
+            pid=os.getpid(),
+            queues=",".join(self.options.queues),
+            concurrency=self.options.concurrency,
+            lease_s=self.options.lease_s,
+        )
+        background = [
+            loop.create_task(renewer.run()),
+            loop.create_task(self._flusher()),
+            loop.create_task(self._housekeeping()),
+        ]
+        try:
+            reason = await self.daemon()
+            self._stopping = True
+            self.log.info("worker.stopping", reason=reason.name, in_flight=len(self._running))
+            await self._drain(reason)
+        finally:
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
+            for sig in signals:
+                loop.remove_signal_handler(sig)
+            await self._close()
+        self.log.info(
+            "worker.stopped", reason=reason.name, exit_code=reason.exit_code, jobs_done=self.jobs_done
+        )
+        return reason
+
+    def request_stop(self, reason: WorkerStopReason = WorkerStopReason.INTERRUPTED) -> None:
+        """Ask the loop to stop; asked again while stopping, the rest of the grace is skipped."""
+        if self._stop_reason is not None or self._stopping:
+            self._hurry = True
+        else:
+            self._stop_reason = reason
+        self._wake()
+
+    def _wake(self) -> None:
+        """Interrupt the loop's current wait (for a job, or for a free slot)."""
+        self._slot_event.set()
+        if self._idle_task is not None:
+            self._idle_task.cancel()
+
+    # ================================================================== the loop
+    async def daemon(self) -> WorkerStopReason:
+        """Reserve and start jobs until ``stop_if_necessary`` names a reason."""
+        while True:
+            reason = self.stop_if_necessary()
+            if reason is not None:
+                return reason
+            free = self._free_slots()
+            if free <= 0:
+                self._slot_event.clear()
+                await self._slot_event.wait()
+                continue
+            try:
+                reserved, next_at = await self._reserve(free)
+            except Exception as exc:  # any backend failure: back off; BACKEND_LOST after the grace
+                self.health.error(exc, "reserve")
+                await self.sleep(self.health.backoff_s())
+                continue
+            self.health.ok()
+            self._queues_empty = reserved == 0
+            if reserved == 0 and not (self.options.stop_when_empty and not self._running):
+                await self._idle(next_at)
+
+    def stop_if_necessary(self) -> WorkerStopReason | None:
+        """The reason to stop now, if any (Laravel's ``stopIfNecessary``); checked between jobs."""
+        if self._stop_reason is not None:
+            return self._stop_reason
+        now = self.monotonic()
+        if self.options.memory_mb and now >= self._next_memory_check:
+            self._next_memory_check = now + MEMORY_CHECK_INTERVAL_S
+            self._rss_mb = self.rss_mb()
+            if self._rss_mb >= self.options.memory_mb:
+                return WorkerStopReason.MEMORY
+        if self._restart_requested:
+            return WorkerStopReason.RESTART
+        if self.options.stop_when_empty and self._queues_empty and not self._running:
+            return WorkerStopReason.EMPTY
+        if self.options.max_time_s and now - self._started_mono >= self.options.max_time_s:
+            return WorkerStopReason.MAX_TIME
+        if self.options.max_jobs and self.jobs_done >= self.options.max_jobs:
+            return WorkerStopReason.MAX_JOBS
+        return None
+
+    def _free_slots(self) -> int:
+        free = self.options.concurrency - len(self._running)
+        if self.options.max_jobs:  # never reserve jobs this worker will not run
+            free = min(free, self.options.max_jobs - self.jobs_started)
+        return free
+
+    async def _reserve(self, free: int) -> tuple[int, float | None]:
+        """Reserve up to ``free`` jobs in strict priority; return how many, and when the next is due."""
+        reserved = 0
+        next_at: float | None = None
+        for queue in self.options.queues:
+            result = await self.backend.reserve(
+                queue, worker_id=self.worker_id, lease_s=self.options.lease_s, limit=free - reserved
+            )
+            for job in result.jobs:
+                self._start(job)
+            reserved += len(result.jobs)
+            if result.next_available_at is not None:
+                next_at = (
+                    result.next_available_at if next_at is None else min(next_at, result.next_available_at)
+                )
+            if reserved >= free:
+                break
+        return reserved, next_at
+
+    async def _idle(self, next_at: float | None) -> None:
+        """Wait until a job may be available: at most ``sleep_s``, or until the next is due."""
+        timeout = self.options.sleep_s
+        if next_at is not None:
+            timeout = min(timeout, max(0.0, next_at - self.clock()))
+        if self.options.max_time_s:
+            timeout = min(
+                timeout, max(0.0, self.options.max_time_s - (self.monotonic() - self._started_mono))
+            )
+        self._idle_task = task = asyncio.get_running_loop().create_task(
+            self.backend.wait(self.options.queues, timeout)
+        )
+        try:
+            await asyncio.wait((task,))  # not `await task`: a stop cancels the wait, not this loop
+        finally:
+            self._idle_task = None
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            self.health.error(exc, "wait")
+            await self.sleep(self.health.backoff_s())
+
+    # ================================================================== jobs in flight
+    def _start(self, job: Job) -> None:
+        entry = Running(job)
+        self._running[job.id] = entry
+        self.jobs_started += 1
+        entry.task = task = asyncio.get_running_loop().create_task(self.runner.process(entry))
+        task.add_done_callback(functools.partial(self._job_finished, entry))
+
+    def _job_finished(self, entry: Running, task: asyncio.Task[None]) -> None:
+        # A done callback, not a `finally` in the task: it runs even for a task cancelled before it started.
+        self._running.pop(entry.job.id, None)
+        if not task.cancelled():
+            self.jobs_done += 1
+            if (exc := task.exception()) is not None:
+                self.log.error("worker.job_crashed", **fields(entry.job), error=repr(exc))
+        self._slot_event.set()
+        if self.options.stop_when_empty and not self._running:
+            self._wake()
+
+    def _held_jobs(self) -> list[Job]:
+        """Every job whose lease this worker must keep: running, being reported, or awaiting its ack."""
+        held = [e.job for e in self._running.values() if e.phase is not Phase.DONE and not e.lost]
+        held.extend(c.job for c in self._acks)
+        return held
+
+    def _on_leases_lost(self, ids: list[str]) -> None:
+        for job_id in ids:
+            entry = self._running.get(job_id)
+            if entry is None or entry.phase is Phase.DONE or entry.lost:
+                continue  # finished meanwhile; the flusher reports any ack the backend ignores
+            entry.lost = True
+            self.log.warning("job.lease_lost", **fields(entry.job), action="cancelled without ack")
+            if entry.phase is Phase.RUNNING and entry.task is not None:
+                entry.task.cancel()
+
+    def _ack(self, completion: Completion) -> None:
+        self._acks.append(completion)
+        self._ack_event.set()
+
+    async def _flusher(self) -> None:
+        """Send the acks gathered so far in one ``complete`` call; the call's round trip batches the next."""
+        while True:
+            await self._ack_event.wait()
+            await asyncio.sleep(0)  # let the jobs finishing in this loop iteration join the batch
+            self._ack_event.clear()
+            if not await self._flush_acks():
+                await self.sleep(self.health.backoff_s())
+
+    async def _flush_acks(self) -> bool:
+        if not self._acks:
+            return True
+        batch, self._acks = self._acks, []
+        try:
+            ignored = await self.backend.complete(batch)
+        except Exception as exc:  # keep the acks (their leases are still renewed) and try again
+            self._acks[:0] = batch
+            self._ack_event.set()
+            self.health.error(exc, "complete")
+            return False
+        self.health.ok()
+        for job_id in ignored:
+            self.log.warning("job.ack_ignored", id=job_id, reason="the lease was lost before the ack")
+        return True
+
+    # ================================================================== housekeeping
+    async def _housekeeping(self) -> None:
+        """Poll for a restart request every ``restart_poll_s`` and write a heartbeat every ``heartbeat_s``."""
+        next_heartbeat = 0.0
+        while True:
+            try:
+                requested_at = await self.backend.restart_requested_at()
+                if requested_at is not None and requested_at > self.started_at:
+                    self._restart_requested = True
+                    self._wake()
+                if self.monotonic() >= next_heartbeat:
+                    next_heartbeat = self.monotonic() + self.heartbeat_s
+                    await self.backend.put_heartbeat(
+                        "worker", self.worker_id, self.heartbeat(), ttl_s=3 * self.heartbeat_s
+                    )
+            except Exception as exc:  # the loop notices a lasting outage; here we only report it
+                self.health.error(exc, "housekeeping")
+            await self.sleep(self.restart_poll_s)
+
+    def heartbeat(self) -> dict[str, Any]:
+        """What ``docmill queue status`` and the dashboard see about this worker."""
+        if not self.options.memory_mb:
+            self._rss_mb = self.rss_mb()
+        return {
+            "worker_id": self.worker_id,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "queues": list(self.options.queues),
+            "state": "stopping" if self._stopping else ("busy" if self._running else "idle"),
+            "jobs": [{"id": e.job.id, "name": e.job.name} for e in self._running.values()],
+            "jobs_done": self.jobs_done,
+            "memory_mb": round(self._rss_mb, 1),
+            "started_at": self.started_at,
+            "concurrency": self.options.concurrency,
+        }
+
+    # ================================================================== stopping
+    async def _drain(self, reason: WorkerStopReason) -> None:
+        """Let running jobs finish within the grace, then cancel the rest and put them back at once."""
+        grace_s = (
+            0.0
+            if reason in (WorkerStopReason.JOB_TIMEOUT, WorkerStopReason.BACKEND_LOST)
+            else (self.options.stop_grace_s)
+        )
+        deadline = self.monotonic() + grace_s
+        while self._running and not self._hurry and (left := deadline - self.monotonic()) > 0:
+            self._slot_event.clear()
+            try:
+                await asyncio.wait_for(self._slot_event.wait(), left)
+            except TimeoutError:
+                break
+        unfinished = [e for e in self._running.values() if e.phase is Phase.RUNNING and not e.lost]
+        for entry in self._running.values():
+            if entry.phase is not Phase.SETTLING and entry.task is not None:
+                entry.task.cancel()
+        tasks = [e.task for e in self._running.values() if e.task is not None]
+        if tasks:
+            await asyncio.wait(tasks, timeout=SETTLE_WAIT_S)
+        await asyncio.gather(*(self._put_back(entry.job) for entry in unfinished))
+
+    async def _put_back(self, job: Job) -> None:
+        try:
+            held = await self.backend.retry_later(
+                job, delay_s=0.0, error=None, count_exception=False, refund_attempt=True
+            )
+        except Exception as exc:  # its lease brings it back instead
+            self.health.error(exc, "put_back")
+            return
+        self.log.info("job.requeued", **fields(job), held=held)
+
+    async def _close(self) -> None:
+        """Flush acks, remove the heartbeat, close the backend; never raise."""
+        for _ in range(3):
+            if await self._flush_acks():
+                break
+            await self.sleep(self.health.backoff_s())
+        try:
+            await self.backend.delete_heartbeat("worker", self.worker_id)
+        except Exception as exc:  # it expires by its TTL
+            self.health.error(exc, "delete_heartbeat")
+        self.runner.close()
+        try:
+            await self.backend.close()
+        except Exception as exc:  # closing is best effort
+            self.health.error(exc, "close")

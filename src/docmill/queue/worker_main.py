@@ -1,0 +1,160 @@
+"""The lean entry point of one worker process: ``python -m docmill.queue.worker_main ...``.
+
+``docmill queue work`` replaces its own process with this module (same pid, so
+signals from a supervisor still reach the worker), so a running worker never
+carries the CLI's Typer and Rich. Only argparse and the engine are imported.
+
+Exit codes are ``WorkerStopReason.exit_code``; anything that keeps the worker
+from starting (bad option, bad ``--app``, unknown or unreachable backend) is
+``BOOT_FAILURE`` so a supervisor stops restarting it. The process always ends
+with ``os._exit`` after flushing its output: a sync handler stuck in a thread
+must not keep a stopped worker alive.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+from docmill.queue.backend import Backend
+from docmill.queue.backends import backend_from_url, mask_url
+from docmill.queue.connection import queue_url_from_env
+from docmill.queue.errors import ConfigurationError
+from docmill.queue.events import LEVELS, EventLog
+from docmill.queue.options import WorkerOptions, normalize_backoff
+from docmill.queue.registry import Registry, load_registry
+from docmill.queue.stop import WorkerStopReason
+from docmill.queue.worker import Worker
+
+DEFAULTS = WorkerOptions()
+
+
+class BadOption(Exception):
+    """argparse found a bad option; reported as a boot failure, not argparse's exit 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise BadOption(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="docmill queue work",
+        description="Process jobs from the queues (the seed's queue:work). Stops with a named reason "
+        "and exit code: 0 on purpose, 12 memory, 13 job timeout, 14 backend lost, 3 boot failure.",
+    )
+    add = p.add_argument
+    add("--queue", default="default", help="queues in priority order, comma separated (default: default)")
+    add("--app", action="append", default=[], help="handler registry module:attr (repeatable or comma list)")
+    add(
+        "--connection",
+        default=None,
+        help="backend URL (default: $DOCMILL_QUEUE_URL, QUEUE_CONNECTION, sqlite)",
+    )
+    add("--concurrency", type=int, default=DEFAULTS.concurrency, help="jobs run at once (default: 10)")
+    add("--tries", type=int, default=DEFAULTS.tries, help="attempts per job unless the job or queue says")
+    add("--max-exceptions", type=int, default=None, help="fail after this many exceptions")
+    add("--timeout", type=float, default=DEFAULTS.timeout_s, help="seconds a job may run (default: 60)")
+    add("--backoff", default=str(DEFAULTS.backoff_s), help="retry delay: '5' or '1,5,30' (last repeats)")
+    add("--sleep", type=float, default=DEFAULTS.sleep_s, help="longest idle wait between polls, seconds")
+    add("--max-time", type=float, default=0.0, help="stop after this many seconds (0: never)")
+    add("--max-jobs", type=int, default=0, help="stop after this many jobs (0: never)")
+    add("--memory", type=int, default=DEFAULTS.memory_mb, help="stop when RSS exceeds this many MB (0: off)")
+    add("--rest", type=float, default=0.0, help="seconds a slot rests after each job")
+    add("--stop-when-empty", action="store_true", help="stop when the queues are empty")
+    add("--lease", type=float, default=DEFAULTS.lease_s, help="lease seconds, renewed every third of it")
+    add("--grace", type=float, default=DEFAULTS.stop_grace_s, help="seconds running jobs get after SIGTERM")
+    add("--json", action="store_true", help="log JSON lines")
+    add("--log-level", default="info", choices=sorted(LEVELS), help="debug, info, warning or error")
+    return p
+
+
+def options_from_args(args: argparse.Namespace) -> WorkerOptions:
+    """The ``WorkerOptions`` the command line asks for; ``ConfigurationError`` when invalid."""
+    backoff = normalize_backoff(args.backoff)
+    queues = tuple(q.strip() for q in args.queue.split(",") if q.strip())
+    if args.timeout <= 0:
+        raise ConfigurationError(f"--timeout must be positive, got {args.timeout}")
+    return WorkerOptions(
+        queues=queues,
+        concurrency=args.concurrency,
+        tries=args.tries,
+        max_exceptions=args.max_exceptions,
+        timeout_s=args.timeout,
+        backoff_s=0 if backoff is None else backoff,
+        sleep_s=args.sleep,
+        max_time_s=args.max_time,
+        max_jobs=args.max_jobs,
+        memory_mb=args.memory,
+        rest_s=args.rest,
+        stop_when_empty=args.stop_when_empty,
+        lease_s=args.lease,
+        stop_grace_s=args.grace,
+    )
+
+
+def load_apps(specs: Sequence[str]) -> Registry:
+    """One registry holding the handlers of every ``--app`` (``DOCMILL_APP`` when none is given)."""
+    names = [s.strip() for spec in specs for s in spec.split(",") if s.strip()]
+    if not names and os.environ.get("DOCMILL_APP"):
+        names = [s.strip() for s in os.environ["DOCMILL_APP"].split(",") if s.strip()]
+    if not names:
+        raise ConfigurationError("no handlers to run: give --app module:registry (or set DOCMILL_APP)")
+    if os.getcwd() not in sys.path:  # --app modules in the working directory, as `python -m` finds them
+        sys.path.insert(0, os.getcwd())
+    merged = Registry()
+    for name in names:
+        for handler in load_registry(name):
+            merged.register(handler.func, name=handler.name, options=handler.options)
+    return merged
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one worker; return its exit code."""
+    log = EventLog()
+    try:
+        args = build_parser().parse_args(argv)
+        log = EventLog(json_lines=args.json, level=args.log_level)
+        options = options_from_args(args)
+        registry = load_apps(args.app)
+        url = args.connection or queue_url_from_env()
+        backend = backend_from_url(url)
+    except (BadOption, ConfigurationError, ValueError) as exc:
+        return _boot_failure(log, exc)
+    return asyncio.run(_work(backend, registry, options, log, url))
+
+
+async def _work(backend: Backend, registry: Registry, options: WorkerOptions, log: EventLog, url: str) -> int:
+    try:
+        await backend.connect()
+    except Exception as exc:  # unreachable at start: a boot failure, not a crash loop
+        return _boot_failure(log, exc, connection=mask_url(url))
+    worker = Worker(backend, registry, options, log=log, handle_signals=True)
+    reason = await worker.run()
+    return reason.exit_code
+
+
+def _boot_failure(log: EventLog, exc: BaseException, **extra: str) -> int:
+    reason = WorkerStopReason.BOOT_FAILURE
+    log.error("worker.boot_failed", error=f"{type(exc).__name__}: {exc}", **extra)
+    log.error("worker.stopped", reason=reason.name, exit_code=reason.exit_code)
+    return reason.exit_code
+
+
+def run(argv: Sequence[str] | None = None) -> NoReturn:
+    """Run ``main`` and end the process with its exit code (see the module docstring)."""
+    code = main(argv)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    run()
