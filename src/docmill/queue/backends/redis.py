@@ -101,8 +101,11 @@ def _error(value: str | None) -> ErrorInfo | None:
     return ErrorInfo.from_dict(json.loads(value)) if value else None
 
 
+_dumps = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+
+
 def _error_json(error: ErrorInfo) -> str:
-    return json.dumps(error.to_dict(), separators=(",", ":"))
+    return _dumps(error.to_dict())
 
 
 def _waiting_state(available_at: float, now: float) -> JobState:
@@ -264,12 +267,13 @@ class RedisBackend(Backend):
 
         def build(pipe: Any) -> None:
             for queue, indexes in calls:
-                args: list[Any] = list(head)
-                for i in indexes:
-                    job = jobs[i]
-                    args += (job.id, job.spec_json(), job.available_at, job.attempts, job.exceptions)
-                    args += (job.unique_key or "", len(job.tags), *job.tags)
-                self._evalsha(pipe, "enqueue", queue, *args)
+                chunk = [jobs[i] for i in indexes]
+                meta = [
+                    [job.id, job.available_at, job.attempts, job.exceptions, job.unique_key or "", job.tags]
+                    for job in chunk
+                ]
+                specs = [job.spec_json() for job in chunk]
+                self._evalsha(pipe, "enqueue", queue, *head, _dumps(meta), *specs)
             pipe.sadd(self._queues_key, *by_queue)
             for queue, indexes in by_queue.items():
                 self._notify(pipe, queue, len(indexes))
@@ -360,10 +364,8 @@ class RedisBackend(Backend):
         )
         ignored: list[str] = []
         for queue, group in _by_queue(completions, lambda done: done.job):
-            args: list[Any] = list(head)
-            for done in group:
-                args += (done.job.id, done.job.reservation or "", done.runtime_s, done.wait_s)
-            ignored += await self._eval("complete", queue, *args)
+            batch = [[d.job.id, d.job.reservation or "", d.runtime_s, d.wait_s] for d in group]
+            ignored += await self._eval("complete", queue, *head, _dumps(batch))
         return ignored
 
     @_guarded

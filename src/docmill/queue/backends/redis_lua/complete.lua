@@ -1,6 +1,6 @@
 -- complete: mark reserved jobs completed, in one call for a batch.
 -- ARGV: completed_retention_ms, completed_max, metrics_retention_ms,
---       then per job: id, token, runtime_s, wait_s
+--       done_json: [[id, token, runtime_s, wait_s], ...]
 -- Returns the ids ignored because their reservation no longer matched.
 local retention_ms = tonumber(ARGV[1])
 local completed_max = tonumber(ARGV[2])
@@ -11,15 +11,15 @@ local ignored = {}
 local done = {}
 local zargs = {}
 local runtime_ms, wait_ms = 0, 0
-for i = 4, #ARGV, 4 do
-  local id, token = ARGV[i], ARGV[i + 1]
+for _, d in ipairs(cjson.decode(ARGV[4])) do
+  local id, token, runtime_s, wait_s = d[1], d[2], d[3], d[4]
   local jkey = job_key(id)
   local f = redis.call('HMGET', jkey, 'r', 'u')
   if f[1] == token and token ~= '' then
     done[#done + 1] = id
     zargs[#zargs + 1] = now_s
     zargs[#zargs + 1] = id
-    redis.call('HSET', jkey, 'st', 'completed', 'fa', now_s, 'rt', ARGV[i + 2], 'r', '', 'lu', '')
+    redis.call('HSET', jkey, 'st', 'completed', 'fa', now_s, 'rt', runtime_s, 'r', '', 'lu', '')
     redis.call('PEXPIRE', jkey, retention_ms)
     if f[2] and f[2] ~= '' then
       local ukey = unique_key(f[2])
@@ -27,8 +27,8 @@ for i = 4, #ARGV, 4 do
         redis.call('DEL', ukey)
       end
     end
-    runtime_ms = runtime_ms + tonumber(ARGV[i + 2]) * 1000
-    wait_ms = wait_ms + tonumber(ARGV[i + 3]) * 1000
+    runtime_ms = runtime_ms + runtime_s * 1000
+    wait_ms = wait_ms + wait_s * 1000
   else
     ignored[#ignored + 1] = id
   end

@@ -1,18 +1,17 @@
 -- enqueue: store jobs in one queue.
--- ARGV: unique_ttl_ms, tag_ttl_ms, then per job:
---   id, spec_json, available_at, attempts, exceptions, unique_key|"", ntags, tag...
+-- ARGV: unique_ttl_ms, tag_ttl_ms, meta_json, spec_json...
+--   meta_json is one array with an entry per job, in the order of the specs:
+--   [id, available_at, attempts, exceptions, unique_key or "", [tag, ...]]
+--   (one decoded document instead of six arguments per job keeps bulk dispatch cheap)
 -- Returns one id per job: its own, or the id of the job holding its unique key.
 -- A job id that already exists is left alone (a retried enqueue is idempotent).
 local unique_ttl_ms = ARGV[1]
 local tag_ttl_ms = ARGV[2]
+local meta = cjson.decode(ARGV[3])
 local now = server_now()
 local out = {}
-local i = 3
-while i <= #ARGV do
-  local id, spec, av, attempts, exceptions, ukey = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5]
-  local ntags = tonumber(ARGV[i + 6])
-  local tags_at = i + 7
-  i = tags_at + ntags
+for n, m in ipairs(meta) do
+  local id, av, ukey, tags = m[1], m[2], m[5], m[6]
   local holder = nil
   if ukey ~= '' then
     holder = redis.call('GET', unique_key(ukey))
@@ -24,26 +23,27 @@ while i <= #ARGV do
     end
   end
   if holder then
-    out[#out + 1] = holder
+    out[n] = holder
   else
     local jkey = job_key(id)
     if redis.call('EXISTS', jkey) == 0 then
       local st = 'pending'
-      if tonumber(av) > now then
+      if av > now then
         st = 'delayed'
       end
-      redis.call('HSET', jkey, 's', spec, 'st', st, 'a', attempts, 'x', exceptions, 'av', av, 'u', ukey)
-      redis.call('ZADD', K_WAITING, av, id)
+      local av_s = fmt(av)
+      redis.call('HSET', jkey, 's', ARGV[3 + n], 'st', st, 'a', m[3], 'x', m[4], 'av', av_s, 'u', ukey)
+      redis.call('ZADD', K_WAITING, av_s, id)
       if ukey ~= '' then
         redis.call('SET', unique_key(ukey), id, 'PX', unique_ttl_ms)
       end
-      for t = tags_at, tags_at + ntags - 1 do
-        local tkey = base .. ':tag:' .. ARGV[t]
+      for _, tag in ipairs(tags) do
+        local tkey = base .. ':tag:' .. tag
         redis.call('SADD', tkey, id)
         redis.call('PEXPIRE', tkey, tag_ttl_ms)
       end
     end
-    out[#out + 1] = id
+    out[n] = id
   end
 end
 return out

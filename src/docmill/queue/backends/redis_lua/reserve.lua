@@ -24,15 +24,15 @@ if #ids > 0 then
   for n, id in ipairs(ids) do
     local jkey = job_key(id)
     local token = worker_id .. ':' .. (seq + n)
-    local attempts = redis.call('HINCRBY', jkey, 'a', 1)
-    redis.call('HSET', jkey, 'st', 'reserved', 'r', token, 'lu', deadline_s, 'ra', now_s)
-    local f = redis.call('HMGET', jkey, 's', 'x', 'av', 'e')
+    local f = redis.call('HMGET', jkey, 's', 'a', 'x', 'av', 'e')
+    local attempts = tonumber(f[2]) + 1
+    redis.call('HSET', jkey, 'st', 'reserved', 'a', attempts, 'r', token, 'lu', deadline_s, 'ra', now_s)
     out[#out + 1] = id
     out[#out + 1] = f[1]
     out[#out + 1] = attempts
-    out[#out + 1] = f[2]
     out[#out + 1] = f[3]
     out[#out + 1] = f[4]
+    out[#out + 1] = f[5]
     out[#out + 1] = token
     zargs[#zargs + 1] = deadline_s
     zargs[#zargs + 1] = id
