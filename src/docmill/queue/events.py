@@ -15,6 +15,7 @@ import json
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, TextIO
 
 LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
@@ -23,13 +24,21 @@ LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
 class EventLog:
     """Writes events to a text stream (stdout by default), as key=value or JSON lines."""
 
-    def __init__(self, stream: TextIO | None = None, *, json_lines: bool = False, level: str = "info"):
+    def __init__(
+        self,
+        stream: TextIO | None = None,
+        *,
+        json_lines: bool = False,
+        level: str = "info",
+        clock: Callable[[], float] = time.time,
+    ):
         if level not in LEVELS:
             raise ValueError(f"unknown log level {level!r}; use one of: {', '.join(LEVELS)}")
         self.stream = stream if stream is not None else sys.stdout
         self.json_lines = json_lines
         self.threshold = LEVELS[level]
         self.info_enabled = self.threshold <= LEVELS["info"]
+        self.clock = clock
         self._lock = threading.Lock()  # sync handlers' threads may log too
 
     def enabled(self, level: str) -> bool:
@@ -50,7 +59,7 @@ class EventLog:
     def emit(self, level: str, event: str, fields: dict[str, Any]) -> None:
         if LEVELS[level] < self.threshold:
             return
-        now = time.time()
+        now = self.clock()
         self.record(now, level, event, fields)
         line = self.render(now, level, event, fields)
         with self._lock:

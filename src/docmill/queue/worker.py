@@ -287,8 +287,10 @@ class Worker:
             if (exc := task.exception()) is not None:
                 self.log.error("worker.job_crashed", **fields(entry.job), error=repr(exc))
         self._slot_event.set()
-        if self.options.stop_when_empty and not self._running:
-            self._wake()
+        if self.options.stop_when_empty:
+            self._queues_empty = False  # the job may be back in its queue: look again before stopping
+            if not self._running:
+                self._wake()
 
     def _held_jobs(self) -> list[Job]:
         """Every job whose lease this worker must keep: running, being reported, or awaiting its ack."""

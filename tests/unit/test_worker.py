@@ -1,0 +1,380 @@
+"""The worker's job outcomes against the in-process memory backend.
+
+Each test dispatches jobs, runs a worker until the queues are empty
+(``stop_when_empty``) or a condition holds, and then reads the backend's
+state and the worker's structured events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from docmill.queue import (
+    Client,
+    ErrorInfo,
+    JobOptions,
+    JobState,
+    QueueConfig,
+    Registry,
+    Release,
+    WorkerOptions,
+)
+from docmill.queue.backends.memory import MemoryBackend
+from docmill.queue.events import CapturedEventLog
+from docmill.queue.stop import WorkerStopReason
+from docmill.queue.worker import Worker
+
+
+class FakeClock:
+    """Wall-clock time that tests move forward; shared by the backend and the worker."""
+
+    def __init__(self) -> None:
+        self.now = time.time() + 5  # ahead of the real clock that stamps dispatched jobs
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def make_worker(backend: MemoryBackend, registry: Registry, **options: Any) -> Worker:
+    settings: dict[str, Any] = {"sleep_s": 0.05, "stop_when_empty": True, "stop_grace_s": 1.0, **options}
+    return Worker(
+        backend,
+        registry,
+        WorkerOptions(**settings),
+        worker_id="w-test",
+        log=CapturedEventLog(),
+        clock=backend.clock,
+        restart_poll_s=0.05,
+        heartbeat_s=0.05,
+    )
+
+
+async def work(backend: MemoryBackend, registry: Registry, **options: Any) -> tuple[WorkerStopReason, Worker]:
+    worker = make_worker(backend, registry, **options)
+    reason = await asyncio.wait_for(worker.run(), 10)
+    return reason, worker
+
+
+def events(worker: Worker, name: str) -> list[dict[str, Any]]:
+    assert isinstance(worker.log, CapturedEventLog)
+    return worker.log.events(name)
+
+
+async def test_a_job_that_succeeds_is_completed_once_and_logged() -> None:
+    backend, registry = MemoryBackend(), Registry()
+    calls: list[int] = []
+
+    @registry.handler(name="add")
+    async def add(a: int, b: int) -> None:
+        calls.append(a + b)
+
+    job_id = await Client(backend, registry).dispatch("add", 2, 3)
+    reason, worker = await work(backend, registry)
+
+    assert reason is WorkerStopReason.EMPTY
+    assert calls == [5]
+    job = await backend.get(job_id)
+    assert job is not None and job.state is JobState.COMPLETED
+    [done] = events(worker, "job.done")
+    assert {k: done[k] for k in ("queue", "id", "name", "attempt")} == {
+        "queue": "default",
+        "id": job_id,
+        "name": "add",
+        "attempt": "1/1",
+    }
+
+
+async def test_sync_handlers_run_in_threads() -> None:
+    backend, registry = MemoryBackend(), Registry()
+    seen: list[str] = []
+
+    @registry.handler(name="sync")
+    def sync(word: str) -> None:
+        time.sleep(0.01)
+        seen.append(word)
+
+    await Client(backend, registry).dispatch("sync", "hi")
+    reason, _ = await work(backend, registry)
+    assert reason is WorkerStopReason.EMPTY
+    assert seen == ["hi"]
+
+
+async def test_precedence_job_over_queue_over_worker_decides_tries() -> None:
+    # Given a worker allowing 1 try, the queue "q" allowing 2, and one job asking for 3
+    backend, registry = MemoryBackend(), Registry()
+    runs: dict[str, int] = {}
+
+    @registry.handler(name="boom")
+    async def boom(tag: str) -> None:
+        runs[tag] = runs.get(tag, 0) + 1
+        raise ValueError(tag)
+
+    client = Client(backend, registry)
+    await client.dispatch("boom", "job-says-3", options=JobOptions(queue="q", tries=3))
+    await client.dispatch("boom", "queue-says-2", options=JobOptions(queue="q"))
+    await client.dispatch("boom", "worker-says-1", options=JobOptions(queue="plain"))
+
+    # When a worker runs them with no backoff
+    await work(backend, registry, queues=("q", "plain"), tries=1, queue_config={"q": QueueConfig(tries=2)})
+
+    # Then each ran as often as the most specific setting allows, and ended failed
+    assert runs == {"job-says-3": 3, "queue-says-2": 2, "worker-says-1": 1}
+    assert await backend.failed_count() == 3
+
+
+async def test_retries_follow_the_backoff_list_and_its_last_value_repeats() -> None:
+    clock = FakeClock()
+    backend, registry = MemoryBackend(), Registry()
+    backend.clock = clock
+
+    @registry.handler(name="flaky")
+    async def flaky() -> None:
+        raise ConnectionError("upstream down")
+
+    job_id = await Client(backend, registry).dispatch("flaky", options=JobOptions(tries=4, backoff_s=(1, 5)))
+    delays: list[float] = []
+    for _ in range(4):
+        _, worker = await work(backend, registry)
+        delays += [e["delay_s"] for e in events(worker, "job.retry")]
+        job = await backend.get(job_id)
+        assert job is not None
+        if job.state is JobState.FAILED:
+            break
+        assert job.available_at == clock.now + delays[-1]
+        clock.now += delays[-1]
+
+    assert delays == [1, 5, 5]
+    job = await backend.get(job_id)
+    assert job is not None and job.state is JobState.FAILED and job.attempts == 4
+    assert job.error is not None and job.error.type == "ConnectionError"
+    assert "upstream down" in job.error.traceback
+
+
+async def test_max_exceptions_fails_the_job_before_its_tries_are_spent() -> None:
+    backend, registry = MemoryBackend(), Registry()
+
+    @registry.handler(name="bad")
+    async def bad() -> None:
+        raise RuntimeError("always")
+
+    job_id = await Client(backend, registry).dispatch("bad", options=JobOptions(tries=10, max_exceptions=2))
+    _, worker = await work(backend, registry)
+
+    job = await backend.get(job_id)
+    assert job is not None and job.state is JobState.FAILED
+    assert job.attempts == 2  # the second exception reached max_exceptions
+    assert [e["error"] for e in events(worker, "job.failed")] == ["RuntimeError: always"]
+
+
+async def test_a_job_past_retry_until_is_failed_without_running() -> None:
+    backend, registry = MemoryBackend(), Registry()
+    ran: list[bool] = []
+
+    @registry.handler(name="late")
+    async def late() -> None:
+        ran.append(True)
+
+    options = JobOptions(tries=5, retry_until=time.time() - 1)
+    job_id = await Client(backend, registry).dispatch("late", options=options)
+    await work(backend, registry)
+
+    assert ran == []
+    job = await backend.get(job_id)
+    assert job is not None and job.state is JobState.FAILED
+    assert job.error is not None and job.error.type == "MaxAttemptsExceeded"
+
+
+async def test_an_exception_after_retry_until_fails_instead_of_retrying() -> None:
+    clock = FakeClock()
+    backend, registry = MemoryBackend(), Registry()
+    backend.clock = clock
+
+    @registry.handler(name="slowfail")
+    async def slowfail() -> None:
+        clock.now += 10  # the deadline passes while the job runs
+        raise RuntimeError("too late")
+
+    job_id = await Client(backend, registry).dispatch(
+        "slowfail", options=JobOptions(tries=5, retry_until=clock.now + 5)
+    )
+    await work(backend, registry)
+    job = await backend.get(job_id)
+    assert job is not None and job.state is JobState.FAILED and job.attempts == 1
+
+
+async def test_a_job_reserved_more_often_than_its_tries_is_failed_with_the_last_error() -> None:
+    # Given a job whose worker died twice (its reservations spent both of its tries)
+    backend, registry = MemoryBackend(), Registry()
+
+    @registry.handler(name="crashy")
+    async def crashy() -> None:
+        raise AssertionError("must not run")
+
+    job_id = await Client(backend, registry).dispatch("crashy", options=JobOptions(tries=2))
+    for _ in range(2):
+        [held] = (await backend.reserve("default", worker_id="dead", lease_s=30)).jobs
+        await backend.retry_later(
+            held, delay_s=0, error=ErrorInfo("LeaseExpired", "worker died"), count_exception=False,
+            refund_attempt=False,
+        )  # fmt: skip
+
+    # When a live worker reserves it a third time
+    await work(backend, registry)
+
+    # Then it fails without running, naming the last error
+    job = await backend.get(job_id)
+    assert job is not None and job.state is JobState.FAILED and job.attempts == 3
+    assert job.error == ErrorInfo(
+        "MaxAttemptsExceeded",
+        "crashy has been attempted too many times; last error: LeaseExpired: worker died",
+    )
+
+
+async def test_release_puts_the_job_back_without_spending_an_attempt() -> None:
+    backend, registry = MemoryBackend(), Registry()
+    calls: list[int] = []
+
+    @registry.handler(name="limited")
+    async def limited() -> None:
+        calls.append(1)
+        if len(calls) < 3:
+            raise Release(0)
+
+    job_id = await Client(backend, registry).dispatch("limited", options=JobOptions(tries=1))
+    _, worker = await work(backend, registry)
+
+    assert len(calls) == 3
+    job = await backend.get(job_id)
+    assert job is not None and job.state is JobState.COMPLETED
+    assert (job.attempts, job.exceptions) == (1, 0)
+    assert [e["delay_s"] for e in events(worker, "job.released")] == [0.0, 0.0]
+
+
+async def test_an_async_handler_is_cancelled_at_its_timeout_and_the_attempt_counts() -> None:
+    backend, registry = MemoryBackend(), Registry()
+    cancelled: list[bool] = []
+
+    @registry.handler(name="hang")
+    async def hang() -> None:
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            cancelled.append(True)
+            raise
+
+    job_id = await Client(backend, registry).dispatch("hang", options=JobOptions(tries=2, timeout_s=0.05))
+    started = time.monotonic()
+    reason, worker = await work(backend, registry)
+
+    assert reason is WorkerStopReason.EMPTY and time.monotonic() - started < 5
+    assert cancelled == [True, True]
+    job = await backend.get(job_id)
+    assert job is not None and job.state is JobState.FAILED and job.attempts == 2
+    assert job.error is not None and job.error.type == "JobTimeout"
+    assert [e["error"] for e in events(worker, "job.retry")] == [
+        "JobTimeout: hang ran longer than its timeout of 0.05 s"
+    ]
+
+
+async def test_a_handler_raising_timeout_error_itself_is_not_reported_as_a_job_timeout() -> None:
+    backend, registry = MemoryBackend(), Registry()
+
+    @registry.handler(name="own")
+    async def own() -> None:
+        raise TimeoutError("socket read")
+
+    job_id = await Client(backend, registry).dispatch("own")
+    await work(backend, registry)
+    job = await backend.get(job_id)
+    assert job is not None and job.error is not None and job.error.type == "TimeoutError"
+
+
+async def test_an_unknown_handler_fails_the_job_with_a_clear_reason() -> None:
+    backend, registry = MemoryBackend(), Registry()
+    job_id = await Client(backend).dispatch("nobody.knows")
+    await work(backend, registry)
+    job = await backend.get(job_id)
+    assert job is not None and job.state is JobState.FAILED
+    assert job.error is not None and job.error.type == "UnknownHandler"
+
+
+async def test_strict_priority_drains_the_first_queue_before_the_next() -> None:
+    backend, registry = MemoryBackend(), Registry()
+    order: list[str] = []
+
+    @registry.handler(name="rec")
+    async def rec(tag: str) -> None:
+        order.append(tag)
+
+    client = Client(backend, registry)
+    for i in range(3):
+        await client.dispatch("rec", f"low{i}", options=JobOptions(queue="low"))
+    for i in range(3):
+        await client.dispatch("rec", f"high{i}", options=JobOptions(queue="high"))
+
+    await work(backend, registry, queues=("high", "low"), concurrency=1)
+    assert order == ["high0", "high1", "high2", "low0", "low1", "low2"]
+
+
+async def test_reservations_fill_free_slots_from_the_first_queue_first() -> None:
+    backend, registry = MemoryBackend(), Registry()
+    started: list[str] = []
+    gate = asyncio.Event()
+
+    @registry.handler(name="hold")
+    async def hold(tag: str) -> None:
+        started.append(tag)
+        await gate.wait()
+
+    client = Client(backend, registry)
+    for i in range(2):
+        await client.dispatch("hold", f"high{i}", options=JobOptions(queue="high"))
+    for i in range(5):
+        await client.dispatch("hold", f"low{i}", options=JobOptions(queue="low"))
+
+    worker = make_worker(backend, registry, queues=("high", "low"), concurrency=3)
+    task = asyncio.create_task(worker.run())
+    while len(started) < 3:
+        await asyncio.sleep(0.01)
+    assert sorted(started) == ["high0", "high1", "low0"]
+    gate.set()
+    assert await asyncio.wait_for(task, 10) is WorkerStopReason.EMPTY
+
+
+async def test_delayed_jobs_are_picked_up_when_due_without_waiting_for_the_idle_sleep() -> None:
+    backend, registry = MemoryBackend(), Registry()
+    done_at: list[float] = []
+
+    @registry.handler(name="later")
+    async def later() -> None:
+        done_at.append(time.time())
+
+    dispatched = time.time()
+    await Client(backend, registry).dispatch("later", options=JobOptions(delay_s=0.2))
+    worker = make_worker(backend, registry, stop_when_empty=False, sleep_s=30, max_jobs=1)
+    assert await asyncio.wait_for(worker.run(), 5) is WorkerStopReason.MAX_JOBS
+    assert 0.19 <= done_at[0] - dispatched < 1.0
+
+
+async def test_heartbeat_names_the_running_jobs_and_is_removed_on_stop() -> None:
+    backend, registry = MemoryBackend(), Registry()
+    gate = asyncio.Event()
+
+    @registry.handler(name="hold")
+    async def hold() -> None:
+        await gate.wait()
+
+    job_id = await Client(backend, registry).dispatch("hold")
+    worker = make_worker(backend, registry)
+    task = asyncio.create_task(worker.run())
+    beats: list[dict[str, Any]] = []
+    while not beats or not beats[0]["jobs"]:
+        await asyncio.sleep(0.02)
+        beats = await backend.heartbeats("worker")
+    assert beats[0]["jobs"] == [{"id": job_id, "name": "hold"}]
+    assert beats[0]["worker_id"] == "w-test" and beats[0]["concurrency"] == 10
+    gate.set()
+    await asyncio.wait_for(task, 10)
+    assert await backend.heartbeats("worker") == []
