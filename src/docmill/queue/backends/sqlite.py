@@ -19,7 +19,9 @@ URLs: ``sqlite:///storage/queue.db`` (relative to the working directory) or
 ``sqlite:////abs/path/queue.db``. Besides the ``BackendSettings`` fields the
 query string accepts ``busy_timeout_ms`` (default 5000) and
 ``prune_interval_s`` (how often completed jobs, metrics and heartbeats past
-retention are deleted; default 5).
+retention are deleted; default 5). ``unique_lock_ttl_s`` and
+``tag_retention_s`` need no counterpart here: a unique key and a tag live
+exactly as long as their job's row.
 """
 
 from __future__ import annotations
@@ -207,6 +209,7 @@ class SQLiteBackend(Backend):
             executor.shutdown(wait=False)
             raise
         self._conn, self._executor = conn, executor
+        self._wakeup = asyncio.Event()  # bound to this loop, should the instance outlive an earlier one
 
     def _open(self) -> sqlite3.Connection:
         path = self.path.absolute()
