@@ -12,19 +12,24 @@ guarantees, not suggestions:
   (``extend``, ``complete``, ``retry_later``, ``fail``) names the reservation
   token, and is ignored when the token no longer matches: a worker that lost
   its lease can never overwrite what a second worker did.
-* **Lost leases** are reclaimed lazily by ``reserve`` (and by ``stats``/
-  ``reap``): the job goes back to pending with ``error`` set to a
+* **Lost leases** are reclaimed lazily by ``reserve``: the job goes back to
+  pending (``available_at`` = the lapsed deadline) with ``error`` set to a
   ``LeaseExpired`` ErrorInfo. The attempt it spent stays spent: ``attempts`` is
   incremented by ``reserve``, so a job that keeps killing its worker reaches
   its ``tries``; the *worker* that next reserves it fails it (the backend does
   not know the worker's defaults, and precedence is applied in one place).
+* Until a call reclaims it, a lapsed lease is still held: only the
+  reservation token decides whether ``extend``/``complete``/``fail`` apply.
+* Ids are unique; enqueueing an id that is already stored is a no-op that
+  returns it. ``get``/``find_by_tag`` report DELAYED vs PENDING as of now.
 * **Strict FIFO per queue** by ``available_at`` then id; strict priority across
   queues is the worker's business (it calls ``reserve`` queue by queue).
 * **Paused** queues hand out nothing; everything else about them works.
 * **Unique jobs**: a job with a ``unique_key`` is not stored while another job
   with that key (same queue) is pending, delayed or reserved; ``enqueue``
   returns the existing job's id instead. The key is freed when that job
-  completes, fails, or is cleared.
+  completes, fails, or is cleared. Retrying a failed unique job takes the key
+  back if it is free; otherwise the job is retried anyway (the operator asked).
 * Times are epoch seconds as floats. Backends that can read a shared clock
   (Redis ``TIME``) use it for leases, so hosts with skewed clocks agree.
 """
@@ -44,6 +49,8 @@ class Reservation:
     """What ``reserve`` returns: the jobs now leased, and when the next delayed job is due."""
 
     jobs: list[Job]
+    # available_at of the earliest job still waiting after this call (<= now when more
+    # are due than ``limit`` allowed); None when nothing waits or the queue is paused.
     next_available_at: float | None = None
 
 
@@ -78,7 +85,7 @@ class MinuteMetrics:
 
     minute: int  # epoch seconds of the minute's start
     completed: int = 0
-    failed: int = 0
+    failed: int = 0  # jobs moved to the failed store (not retried exceptions, not lost leases)
     runtime_s_total: float = 0.0
     wait_s_total: float = 0.0
 
@@ -138,7 +145,9 @@ class Backend(abc.ABC):
     async def wait(self, queues: Sequence[str], timeout_s: float) -> None:
         """Return when a job may have become available in ``queues``, or after ``timeout_s``.
 
-        Spurious wake-ups are allowed; missing a wake-up is not (beyond ``timeout_s``).
+        Spurious wake-ups are allowed; missing a wake-up for an enqueue is not (beyond
+        ``timeout_s``). A delayed job coming due need not wake a waiter: the worker bounds
+        ``timeout_s`` by ``Reservation.next_available_at`` instead.
         """
 
     @abc.abstractmethod
@@ -238,7 +247,7 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     async def find_by_tag(self, tag: str, *, limit: int = 100) -> list[Job]:
-        """Jobs still held that carry ``tag``, newest first."""
+        """Jobs still held that carry ``tag``, newest first (by ``created_at``, then id)."""
 
     # ------------------------------------------------------------ heartbeats
     @abc.abstractmethod
@@ -247,7 +256,8 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     async def heartbeats(self, kind: str) -> list[dict[str, Any]]:
-        """Live heartbeats of ``kind`` (expired ones are never returned)."""
+        """Live heartbeats of ``kind``: each entry is the data given to ``put_heartbeat``
+        plus ``member``; expired ones are never returned."""
 
     @abc.abstractmethod
     async def delete_heartbeat(self, kind: str, member: str) -> None: ...
