@@ -256,8 +256,8 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     async def heartbeats(self, kind: str) -> list[dict[str, Any]]:
-        """Live heartbeats of ``kind``: each entry is the data given to ``put_heartbeat``
-        plus ``member``; expired ones are never returned."""
+        """Live heartbeats of ``kind``, each exactly the data given to ``put_heartbeat``
+        (callers put their own id in it), ordered by member; expired ones are never returned."""
 
     @abc.abstractmethod
     async def delete_heartbeat(self, kind: str, member: str) -> None: ...
