@@ -1,0 +1,1 @@
+"""The documents domain: upload, analysis, estimation, processing and results."""

@@ -1,0 +1,50 @@
+"""Errors raised by document structure analysis.
+
+The tree::
+
+    AnalysisError                   root of everything analysis raises on purpose
+    └── AnalysisFailed              this document cannot be analysed; ``reason`` is one
+                                    sentence for the user, ``code`` a stable machine name
+
+Every way a document can fail has a :class:`FailureCode`; the sandbox maps limits it
+enforces (time, memory, a crashed parser) onto the same class, so a caller only ever
+catches ``AnalysisFailed`` and shows ``reason``.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class FailureCode(StrEnum):
+    """Why a document could not be analysed; stable names for logs, APIs and tests."""
+
+    EMPTY = "empty"
+    NO_TEXT = "no_text"
+    UNSUPPORTED = "unsupported"
+    MISLABELLED = "mislabelled"
+    CORRUPT = "corrupt"
+    TRUNCATED = "truncated"
+    ENCRYPTED = "encrypted"
+    ZIP_BOMB = "zip_bomb"
+    TOO_LARGE = "too_large"
+    TIME_LIMIT = "time_limit"
+    MEMORY_LIMIT = "memory_limit"
+    CRASHED = "crashed"
+    NOT_FOUND = "not_found"
+
+
+class AnalysisError(Exception):
+    """Root of every error document analysis raises on purpose."""
+
+
+class AnalysisFailed(AnalysisError):
+    """The document cannot be analysed; ``reason`` says why and what to do, in one sentence."""
+
+    def __init__(self, code: FailureCode, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+    def __repr__(self) -> str:
+        return f"AnalysisFailed(code={self.code.value!r}, reason={self.reason!r})"
