@@ -1,0 +1,327 @@
+"""Helpers every `docmill` command shares: options, opening the backend, errors, rendering.
+
+Commands stay thin: they parse input, call one engine operation through
+``with_backend``, and render the result with the helpers here, as a Rich table
+for people or as JSON (``--json``) for scripts.
+
+Exit codes: 0 success; 1 the command ran but the answer is "no" (job not
+found, a queue over ``--max``, confirmation declined); 2 the command could not
+run (backend unreachable, bad URL or option).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import sqlite3
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Annotated, Any, NoReturn, TypeVar
+from urllib.parse import urlsplit
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from docmill.queue import (
+    Backend,
+    BackendError,
+    BackendUnavailable,
+    ConfigurationError,
+    Job,
+    MinuteMetrics,
+    QueueStats,
+    backend_from_url,
+    mask_url,
+)
+from docmill.queue.connection import queue_url_from_env
+
+T = TypeVar("T")
+
+EXIT_NO = 1
+EXIT_UNAVAILABLE = 2
+
+ConnectionOption = Annotated[
+    str | None,
+    typer.Option(
+        "--connection",
+        "-c",
+        metavar="URL",
+        help="Queue URL (redis://..., sqlite:///...). Default: $DOCMILL_QUEUE_URL, else "
+        "QUEUE_CONNECTION=redis with REDIS_HOST/REDIS_PORT/REDIS_PASSWORD, else sqlite:///storage/queue.db.",
+        show_default=False,
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of a table.")]
+QueueFilterOption = Annotated[
+    str | None, typer.Option("--queue", "-q", metavar="QUEUE", help="Only this queue.", show_default=False)
+]
+
+
+def stdout() -> Console:
+    """The console for results. Rich reads the width from ``COLUMNS`` when it is set."""
+    return Console(highlight=False, soft_wrap=False)
+
+
+def stderr() -> Console:
+    return Console(stderr=True, highlight=False)
+
+
+# ---------------------------------------------------------------------------- connection
+
+
+def queue_url(connection: str | None) -> str:
+    """The queue URL a command uses: ``--connection``, else the environment's."""
+    if connection:
+        return connection
+    return queue_url_from_env()
+
+
+def with_backend(
+    connection: str | None, action: Callable[[Backend], Awaitable[T]], *, as_json: bool = False
+) -> T:
+    """Connect to the backend, run ``action`` on it, close it; turn failures into one sentence.
+
+    ``typer.Exit`` raised inside ``action`` passes through untouched.
+    """
+    try:
+        url = queue_url(connection)
+        backend = backend_from_url(url)
+    except ConfigurationError as exc:
+        fail(str(exc), EXIT_UNAVAILABLE, as_json=as_json)
+
+    async def run() -> T:
+        await backend.connect()
+        try:
+            return await action(backend)
+        finally:
+            await backend.close()
+
+    try:
+        return asyncio.run(run())
+    except typer.Exit:
+        raise
+    except ConfigurationError as exc:
+        fail(str(exc), EXIT_UNAVAILABLE, as_json=as_json)
+    except Exception as exc:
+        if _is_connection_failure(exc):
+            fail(unreachable_message(url, exc), EXIT_UNAVAILABLE, as_json=as_json)
+        if isinstance(exc, BackendError):
+            fail(f"the queue backend at {mask_url(url)} failed: {exc}", EXIT_UNAVAILABLE, as_json=as_json)
+        raise
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def _is_connection_failure(exc: BaseException) -> bool:
+    for err in _chain(exc):
+        if isinstance(err, BackendUnavailable | ConnectionError | TimeoutError | socket.gaierror):
+            return True
+        if isinstance(err, sqlite3.OperationalError) and "unable to open" in str(err):
+            return True
+        if type(err).__module__.startswith("redis") and type(err).__name__ in {
+            "ConnectionError",
+            "TimeoutError",
+            "AuthenticationError",
+            "AuthenticationWrongNumberOfArgsError",
+        }:
+            return True
+    return False
+
+
+def unreachable_message(url: str, exc: BaseException) -> str:
+    """``cannot reach the queue backend at URL: REASON; HINT`` with the password masked."""
+    text = " ".join(str(err) for err in _chain(exc)).lower()
+    names = {type(err).__name__ for err in _chain(exc)}
+    scheme = urlsplit(url).scheme.lower()
+    redis = scheme.startswith("redis")
+    if "ConnectionRefusedError" in names or "refused" in text:
+        reason, hint = "connection refused", "is Redis running?" if redis else "is the server running?"
+    elif (
+        "AuthenticationError" in names
+        or "noauth" in text
+        or "invalid password" in text
+        or "wrongpass" in text
+    ):
+        reason, hint = "authentication failed", "check the password in the URL or REDIS_PASSWORD"
+    elif "gaierror" in names or "name or service not known" in text or "nodename nor servname" in text:
+        reason, hint = "host not found", "check the host name in the URL or REDIS_HOST"
+    elif "TimeoutError" in names or "timed out" in text or "timeout" in text:
+        reason, hint = "connection timed out", "is Redis running and reachable from this host?"
+    elif scheme == "sqlite":
+        reason, hint = "cannot open the database file", "check that its directory exists and is writable"
+    else:
+        deepest = list(_chain(exc))[-1]
+        reason, hint = (str(deepest) or type(deepest).__name__).rstrip("."), "check the queue URL"
+    return f"cannot reach the queue backend at {mask_url(url)}: {reason}; {hint}"
+
+
+# ---------------------------------------------------------------------------- output
+
+
+def fail(message: str, code: int = EXIT_NO, *, as_json: bool = False) -> NoReturn:
+    """Print one sentence to stderr (and ``{"error": ...}`` to stdout under ``--json``) and exit."""
+    if as_json:
+        print_json({"error": message})
+    stderr().print(Text(f"error: {message}", style="red"), soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def ago(ts: float | None, now: float | None = None) -> str:
+    """A relative age for people: ``just now``, ``42s ago``, ``3m ago``, ``5h ago``, ``2d ago``."""
+    if ts is None:
+        return "-"
+    delta = (time.time() if now is None else now) - ts
+    if delta < 0:
+        return f"in {span(-delta)}"
+    if delta < 1:
+        return "just now"
+    return f"{span(delta)} ago"
+
+
+def span(seconds: float) -> str:
+    """A coarse span: ``42s``, ``3m``, ``5h``, ``2d``."""
+    s = int(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m"
+    if s < 86400:
+        return f"{s // 3600}h"
+    return f"{s // 86400}d"
+
+
+def duration(seconds: float | None) -> str:
+    """A precise duration: ``12ms``, ``1.40s``, ``3m 12s``, ``2h 05m``."""
+    if seconds is None:
+        return "-"
+    if seconds < 1:
+        return f"{seconds * 1000:.0f}ms"
+    if seconds < 60:
+        return f"{seconds:.2f}s"
+    s = int(seconds)
+    if s < 3600:
+        return f"{s // 60}m {s % 60:02d}s"
+    return f"{s // 3600}h {(s % 3600) // 60:02d}m"
+
+
+def timestamp(ts: float | None) -> str:
+    """Local time with its relative age: ``2024-05-01 12:03:04 (3m ago)``."""
+    if ts is None:
+        return "-"
+    return f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(ts))} ({ago(ts)})"
+
+
+def job_table(jobs: list[Job], *, title: str | None = None, failed: bool = False) -> Table:
+    """Jobs as a table with fixed columns; ``failed`` shows the failure time and error."""
+    table = Table(title=title, title_justify="left", expand=False)
+    table.add_column("ID", no_wrap=True, min_width=22)
+    table.add_column("Queue", no_wrap=True, max_width=20, overflow="ellipsis")
+    table.add_column("Job", no_wrap=True, max_width=32, overflow="ellipsis")
+    table.add_column("Tries", justify="right", no_wrap=True)
+    if failed:
+        table.add_column("Failed", no_wrap=True)
+        table.add_column("Error", no_wrap=True, max_width=44, overflow="ellipsis")
+    else:
+        table.add_column("State", no_wrap=True)
+        table.add_column("Created", no_wrap=True)
+    now = time.time()
+    for job in jobs:
+        tries = f"{job.attempts}/{job.tries}" if job.tries else str(job.attempts)
+        if failed:
+            error = job.error.summary() if job.error else "-"
+            table.add_row(job.id, job.queue, job.name, tries, ago(job.finished_at, now), error)
+        else:
+            table.add_row(job.id, job.queue, job.name, tries, str(job.state), ago(job.created_at, now))
+    return table
+
+
+def render_job(console: Console, job: Job) -> None:
+    """Everything about one job: where it is, its payload, and its last error with traceback."""
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column()
+    tries = f"{job.attempts} of {job.tries}" if job.tries else f"{job.attempts} (worker default limit)"
+    rows: list[tuple[str, str]] = [
+        ("ID", job.id),
+        ("Job", job.name),
+        ("Queue", job.queue),
+        ("State", str(job.state)),
+        ("Attempts", tries),
+        ("Exceptions", str(job.exceptions)),
+        ("Created", timestamp(job.created_at)),
+        ("Available", timestamp(job.available_at)),
+        ("Reserved", timestamp(job.reserved_at)),
+        ("Finished" if job.state != "failed" else "Failed", timestamp(job.finished_at)),
+        ("Runtime", duration(job.runtime_s)),
+    ]
+    if job.timeout_s is not None:
+        rows.append(("Timeout", duration(job.timeout_s)))
+    if job.unique_key:
+        rows.append(("Unique key", job.unique_key))
+    if job.tags:
+        rows.append(("Tags", ", ".join(job.tags)))
+    payload = json.dumps({"args": job.args, "kwargs": job.kwargs}, default=str)
+    rows.append(("Payload", payload))
+    if job.error is not None:
+        rows.append(("Error", job.error.summary()))
+    for key, value in rows:
+        table.add_row(key, Text(value))
+    console.print(table)
+    if job.error is not None and job.error.traceback:
+        console.print()
+        console.print(Text("Traceback", style="bold"))
+        console.print(Text(job.error.traceback.rstrip("\n")), soft_wrap=True)
+
+
+def summarize_queue(stats: QueueStats, metrics: list[MinuteMetrics], now: float) -> dict[str, Any]:
+    """One queue's monitor row: counts from ``stats``, rates and timings from the hour's metrics.
+
+    ``throughput_last_minute`` estimates the jobs completed in the 60 s before
+    ``now`` from the per-minute counters (the current minute, plus the previous
+    minute weighted by how much of it falls inside the window).
+    """
+    current = int(now // 60) * 60
+    weight_previous = 1.0 - (now - current) / 60.0
+    last_minute = 0.0
+    for m in metrics:
+        if m.minute == current:
+            last_minute += m.completed
+        elif m.minute == current - 60:
+            last_minute += m.completed * weight_previous
+    completed = sum(m.completed for m in metrics)
+    failed = sum(m.failed for m in metrics)
+    runtime = sum(m.runtime_s_total for m in metrics)
+    wait = sum(m.wait_s_total for m in metrics)
+    minutes = min(60.0, max(1.0, (now - metrics[0].minute) / 60.0)) if metrics else 1.0
+    return {
+        "queue": stats.queue,
+        "pending": stats.pending,
+        "delayed": stats.delayed,
+        "reserved": stats.reserved,
+        "failed": stats.failed,
+        "paused": stats.paused,
+        "size": stats.size,
+        "oldest_pending_age_s": stats.oldest_pending_age_s,
+        "completed_last_hour": completed,
+        "failed_last_hour": failed,
+        "throughput_last_minute": round(last_minute),
+        "throughput_per_minute_avg": round(completed / minutes, 2),
+        "avg_runtime_s": runtime / completed if completed else None,
+        "avg_wait_s": wait / completed if completed else None,
+    }
