@@ -13,7 +13,9 @@ from typing import Any
 
 from docmill.queue import (
     Client,
+    Dispatch,
     ErrorInfo,
+    Job,
     JobOptions,
     JobState,
     QueueConfig,
@@ -23,6 +25,7 @@ from docmill.queue import (
 )
 from docmill.queue.backends.memory import MemoryBackend
 from docmill.queue.events import CapturedEventLog
+from docmill.queue.prefetch import Prefetch
 from docmill.queue.stop import WorkerStopReason
 from docmill.queue.worker import Worker
 
@@ -378,3 +381,56 @@ async def test_heartbeat_names_the_running_jobs_and_is_removed_on_stop() -> None
     gate.set()
     await asyncio.wait_for(task, 10)
     assert await backend.heartbeats("worker") == []
+
+
+def test_prefetch_reserves_ahead_only_while_jobs_are_short() -> None:
+    prefetch = Prefetch(concurrency=4, short_job_s=0.05)
+    assert prefetch.wanted(free_slots=4) == 4  # nothing learned yet: no jobs held back in a buffer
+    prefetch.observe(0.001)
+    assert prefetch.depth == 4 and prefetch.wanted(free_slots=4) == 8
+    for _ in range(100):
+        prefetch.observe(2.0)
+    assert prefetch.depth == 0 and prefetch.wanted(free_slots=1) == 1
+
+
+def test_prefetch_refills_only_when_half_empty() -> None:
+    prefetch = Prefetch(concurrency=4)
+    prefetch.observe(0.001)
+    prefetch.jobs.extend(Job.build("x") for _ in range(3))
+    assert prefetch.wanted(free_slots=0) == 0
+    prefetch.jobs.popleft()
+    assert prefetch.wanted(free_slots=0) == 2
+
+
+async def test_jobs_reserved_ahead_are_put_back_at_once_on_stop() -> None:
+    # Given a worker that learned its jobs are short and then meets a slow one
+    backend, registry = MemoryBackend(), Registry()
+    gate = asyncio.Event()
+
+    @registry.handler(name="quick")
+    async def quick() -> None:
+        return None
+
+    @registry.handler(name="blocker")
+    async def blocker() -> None:
+        await gate.wait()
+
+    client = Client(backend, registry)
+    await client.dispatch_many([Dispatch("quick")] * 5)
+    worker = make_worker(backend, registry, concurrency=1, stop_when_empty=False, stop_grace_s=0.1)
+    task = asyncio.create_task(worker.run())
+    while worker.jobs_done < 5:
+        await asyncio.sleep(0.01)
+    blocker_id = await client.dispatch("blocker")
+    waiting = [await client.dispatch("quick") for _ in range(3)]
+    while len(worker.prefetch.jobs) < 1:
+        await asyncio.sleep(0.01)
+
+    # When it stops
+    worker.request_stop()
+    assert await asyncio.wait_for(task, 5) is WorkerStopReason.INTERRUPTED
+
+    # Then the running job and the ones held ahead are all pending again, no attempt spent
+    for job_id in [blocker_id, *waiting]:
+        job = await backend.get(job_id)
+        assert job is not None and job.state is JobState.PENDING and job.attempts == 0

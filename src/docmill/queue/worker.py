@@ -38,6 +38,7 @@ from docmill.queue.health import BackendHealth
 from docmill.queue.job import Job
 from docmill.queue.lease import LeaseRenewer
 from docmill.queue.options import WorkerOptions
+from docmill.queue.prefetch import Prefetch
 from docmill.queue.registry import Registry
 from docmill.queue.runner import JobRunner, Phase, Running, fields
 from docmill.queue.stop import WorkerStopReason
@@ -109,6 +110,7 @@ class Worker:
         self.started_at = 0.0
         self._started_mono = 0.0
         self._running: dict[str, Running] = {}
+        self.prefetch = Prefetch(options.concurrency)
         self._acks: list[Completion] = []
         self._ack_event = asyncio.Event()
         self._slot_event = asyncio.Event()
@@ -190,20 +192,26 @@ class Worker:
             reason = self.stop_if_necessary()
             if reason is not None:
                 return reason
-            free = self._free_slots()
-            if free <= 0:
+            self._start_ready()
+            wanted = self._wanted()
+            if wanted <= 0:
                 self._slot_event.clear()
                 await self._slot_event.wait()
                 continue
             try:
-                reserved, next_at = await self._reserve(free)
+                reserved, next_at = await self._reserve(wanted)
             except Exception as exc:  # any backend failure: back off; BACKEND_LOST after the grace
                 self.health.error(exc, "reserve")
                 await self.sleep(self.health.backoff_s())
                 continue
             self.health.ok()
             self._queues_empty = reserved == 0
-            if reserved == 0 and not (self.options.stop_when_empty and not self._running):
+            if reserved:
+                self._start_ready()
+            elif self.prefetch.jobs:  # the queues ran dry but jobs wait for a slot here
+                self._slot_event.clear()
+                await self._slot_event.wait()
+            elif not (self.options.stop_when_empty and not self._running):
                 await self._idle(next_at)
 
     def stop_if_necessary(self) -> WorkerStopReason | None:
@@ -218,7 +226,12 @@ class Worker:
                 return WorkerStopReason.MEMORY
         if self._restart_requested:
             return WorkerStopReason.RESTART
-        if self.options.stop_when_empty and self._queues_empty and not self._running:
+        if (
+            self.options.stop_when_empty
+            and self._queues_empty
+            and not self._running
+            and not self.prefetch.jobs
+        ):
             return WorkerStopReason.EMPTY
         if self.options.max_time_s and now - self._started_mono >= self.options.max_time_s:
             return WorkerStopReason.MAX_TIME
@@ -226,11 +239,12 @@ class Worker:
             return WorkerStopReason.MAX_JOBS
         return None
 
-    def _free_slots(self) -> int:
-        free = self.options.concurrency - len(self._running)
+    def _wanted(self) -> int:
+        """How many jobs to reserve now: free slots, plus the prefetch buffer's refill."""
+        wanted = self.prefetch.wanted(self.options.concurrency - len(self._running))
         if self.options.max_jobs:  # never reserve jobs this worker will not run
-            free = min(free, self.options.max_jobs - self.jobs_started)
-        return free
+            wanted = min(wanted, self.options.max_jobs - self.jobs_started - len(self.prefetch.jobs))
+        return wanted
 
     async def _reserve(self, free: int) -> tuple[int, float | None]:
         """Reserve up to ``free`` jobs in strict priority; return how many, and when the next is due."""
@@ -240,8 +254,7 @@ class Worker:
             result = await self.backend.reserve(
                 queue, worker_id=self.worker_id, lease_s=self.options.lease_s, limit=free - reserved
             )
-            for job in result.jobs:
-                self._start(job)
+            self.prefetch.jobs.extend(result.jobs)
             reserved += len(result.jobs)
             if result.next_available_at is not None:
                 next_at = (
@@ -272,6 +285,15 @@ class Worker:
             await self.sleep(self.health.backoff_s())
 
     # ================================================================== jobs in flight
+    def _start_ready(self) -> None:
+        """Start reserved jobs while slots are free (not once a stop is decided)."""
+        ready = self.prefetch.jobs
+        while ready and len(self._running) < self.options.concurrency and not self._stop_pending():
+            self._start(ready.popleft())
+
+    def _stop_pending(self) -> bool:
+        return self._stopping or self._stop_reason is not None or self._restart_requested
+
     def _start(self, job: Job) -> None:
         entry = Running(job)
         self._running[job.id] = entry
@@ -282,6 +304,7 @@ class Worker:
     def _job_finished(self, entry: Running, task: asyncio.Task[None]) -> None:
         # A done callback, not a `finally` in the task: it runs even for a task cancelled before it started.
         self._running.pop(entry.job.id, None)
+        self._start_ready()  # at once: a buffered job must not wait for the loop
         if not task.cancelled():
             self.jobs_done += 1
             if (exc := task.exception()) is not None:
@@ -295,10 +318,13 @@ class Worker:
     def _held_jobs(self) -> list[Job]:
         """Every job whose lease this worker must keep: running, being reported, or awaiting its ack."""
         held = [e.job for e in self._running.values() if e.phase is not Phase.DONE and not e.lost]
+        held.extend(self.prefetch.jobs)
         held.extend(c.job for c in self._acks)
         return held
 
     def _on_leases_lost(self, ids: list[str]) -> None:
+        for job in self.prefetch.remove(set(ids)):
+            self.log.warning("job.lease_lost", **fields(job), action="dropped before it started")
         for job_id in ids:
             entry = self._running.get(job_id)
             if entry is None or entry.phase is Phase.DONE or entry.lost:
@@ -309,6 +335,7 @@ class Worker:
                 entry.task.cancel()
 
     def _ack(self, completion: Completion) -> None:
+        self.prefetch.observe(completion.runtime_s)
         self._acks.append(completion)
         self._ack_event.set()
 
@@ -367,6 +394,7 @@ class Worker:
             "queues": list(self.options.queues),
             "state": "stopping" if self._stopping else ("busy" if self._running else "idle"),
             "jobs": [{"id": e.job.id, "name": e.job.name} for e in self._running.values()],
+            "reserved_ahead": len(self.prefetch.jobs),
             "jobs_done": self.jobs_done,
             "memory_mb": round(self._rss_mb, 1),
             "started_at": self.started_at,
@@ -376,6 +404,7 @@ class Worker:
     # ================================================================== stopping
     async def _drain(self, reason: WorkerStopReason) -> None:
         """Let running jobs finish within the grace, then cancel the rest and put them back at once."""
+        await asyncio.gather(*(self._put_back(job) for job in self.prefetch.take_all()))  # never started
         grace_s = (
             0.0
             if reason in (WorkerStopReason.JOB_TIMEOUT, WorkerStopReason.BACKEND_LOST)

@@ -1,0 +1,60 @@
+"""Jobs reserved ahead of a free slot, so short jobs do not each wait for a round trip.
+
+A worker of short jobs (no-ops, quick I/O) would otherwise reserve one job
+per finished job and spend its time on round trips. While the jobs it runs
+are short, the worker keeps up to ``concurrency`` more jobs reserved; a slot
+that frees takes the next one at once, and the buffer is refilled in one
+``reserve`` call when it is half empty. While jobs are long (or before any
+finished), nothing is reserved ahead: a job must not wait in one busy
+worker's buffer while another worker is idle.
+
+Buffered jobs are leased like running ones: their leases are renewed, and a
+stopping worker puts them back at once without spending their attempt.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from docmill.queue.job import Job
+
+SHORT_JOB_S = 0.05  # reserve ahead only while the average job runs shorter than this
+
+
+class Prefetch:
+    """The buffer of reserved, not yet started jobs, and how deep it may be."""
+
+    def __init__(self, concurrency: int, short_job_s: float = SHORT_JOB_S) -> None:
+        self.concurrency = concurrency
+        self.short_job_s = short_job_s
+        self.jobs: deque[Job] = deque()
+        self.avg_runtime_s: float | None = None
+
+    def observe(self, runtime_s: float) -> None:
+        """Learn from one finished job (moving average over roughly the last 20)."""
+        avg = self.avg_runtime_s
+        self.avg_runtime_s = runtime_s if avg is None else avg + (runtime_s - avg) / 20
+
+    @property
+    def depth(self) -> int:
+        avg = self.avg_runtime_s
+        return self.concurrency if avg is not None and avg < self.short_job_s else 0
+
+    def wanted(self, free_slots: int) -> int:
+        """How many jobs to reserve now: nothing while the buffer is more than half full."""
+        depth, ready = self.depth, len(self.jobs)
+        if ready and ready > depth // 2:
+            return 0
+        return max(0, free_slots) + depth - ready
+
+    def remove(self, ids: set[str]) -> list[Job]:
+        """Take the jobs with these ids out of the buffer and return them."""
+        removed = [job for job in self.jobs if job.id in ids]
+        if removed:
+            self.jobs = deque(job for job in self.jobs if job.id not in ids)
+        return removed
+
+    def take_all(self) -> list[Job]:
+        jobs = list(self.jobs)
+        self.jobs.clear()
+        return jobs
