@@ -8,6 +8,7 @@ untrusted files go through ``sandbox.analyze_file``, whose child process calls t
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from pathlib import PurePath
 
@@ -23,13 +24,6 @@ from docmill.documents.analysis.detect import (
 from docmill.documents.analysis.errors import AnalysisFailed, FailureCode
 from docmill.documents.analysis.language import detect_language
 from docmill.documents.analysis.model import DocumentKind, DocumentStructure
-from docmill.documents.analysis.readers.docx import read_docx
-from docmill.documents.analysis.readers.epub import read_epub
-from docmill.documents.analysis.readers.html import read_html
-from docmill.documents.analysis.readers.markdown import read_markdown
-from docmill.documents.analysis.readers.office import read_pptx, read_xlsx
-from docmill.documents.analysis.readers.pdf import read_pdf
-from docmill.documents.analysis.readers.text import read_text
 from docmill.documents.analysis.structure import (
     block_text,
     build_counts,
@@ -44,25 +38,29 @@ NO_TEXT_PDF_REASON = (
     "The PDF contains no extractable text (it is probably scanned images); upload a PDF with a text layer."
 )
 
-_BINARY_READERS: dict[DocumentKind, Callable[[bytes], ParsedDocument]] = {
-    DocumentKind.PDF: read_pdf,
-    DocumentKind.DOCX: read_docx,
-    DocumentKind.PPTX: read_pptx,
-    DocumentKind.XLSX: read_xlsx,
-    DocumentKind.EPUB: read_epub,
-}
-_TEXT_READERS: dict[DocumentKind, Callable[[str, str | None], ParsedDocument]] = {
-    DocumentKind.HTML: read_html,
-    DocumentKind.MARKDOWN: read_markdown,
-    DocumentKind.TEXT: read_text,
+# Readers import their parsing libraries (PDFium, python-docx) on first use, so a sandbox
+# child analysing a text file does not pay for loading them.
+_READER_MODULES: dict[DocumentKind, tuple[str, str]] = {
+    DocumentKind.PDF: ("pdf", "read_pdf"),
+    DocumentKind.DOCX: ("docx", "read_docx"),
+    DocumentKind.PPTX: ("office", "read_pptx"),
+    DocumentKind.XLSX: ("office", "read_xlsx"),
+    DocumentKind.EPUB: ("epub", "read_epub"),
+    DocumentKind.HTML: ("html", "read_html"),
+    DocumentKind.MARKDOWN: ("markdown", "read_markdown"),
+    DocumentKind.TEXT: ("text", "read_text"),
 }
 
 
 def read_document(data: bytes, detection: Detection) -> ParsedDocument:
     """Run the reader for the detected kind."""
+    module_name, function_name = _READER_MODULES[detection.kind]
+    module = importlib.import_module(f"docmill.documents.analysis.readers.{module_name}")
     if detection.text is not None:
-        return _TEXT_READERS[detection.kind](detection.text.text, detection.text.encoding)
-    return _BINARY_READERS[detection.kind](data)
+        text_reader: Callable[[str, str | None], ParsedDocument] = getattr(module, function_name)
+        return text_reader(detection.text.text, detection.text.encoding)
+    binary_reader: Callable[[bytes], ParsedDocument] = getattr(module, function_name)
+    return binary_reader(data)
 
 
 def analyze_bytes(

@@ -10,8 +10,8 @@ How a document is cut, in order of preference:
    word (a base64 blob, say).
 
 A chunk never ends with a heading: the heading moves to the next chunk with its text.
-Each chunk carries the heading path its text shares (the common prefix of its blocks'
-paths) and its page range. Token counts come from a ``TokenCounter``; with the default
+Each chunk carries the heading path its text shares (the common prefix of the paths of
+its paragraphs and tables) and its page range. Token counts come from a ``TokenCounter``; with the default
 estimate every chunk's ``tokens`` is within ``chunk_tokens``.
 """
 
@@ -25,7 +25,10 @@ from docmill.documents.analysis.model import Chunk
 from docmill.documents.analysis.structure import heading_paths
 from docmill.documents.analysis.tokens import EstimatingTokenCounter, TokenCounter
 
-_SENTENCE_END = re.compile(r"(?<=[.!?…])[\"»”')\]]*\s+(?=[\"«“(\[]?[^\W_a-z\u0430-\u044f\u0451])|\n\s*\n")
+_SENTENCE_END = re.compile(
+    r"(?:(?<=[.!?…])|(?<=[.!?…][\"»”')\]]))\s+(?=[\"«“(\[]?[^\W_a-z\u0430-\u044f\u0451])"
+    r"|\n\s*\n"
+)
 # Start a new chunk at a section boundary once the current one is this full.
 SECTION_BREAK_FILL = 0.5
 DEFAULT_CHUNK_TOKENS = 2_000
@@ -173,8 +176,10 @@ def chunk_blocks(
 
 def _make_chunk(index: int, units: list[_Unit], counter: TokenCounter) -> Chunk:
     text = units[0].text + "".join(unit.joiner + unit.text for unit in units[1:])
-    path = list(units[0].path)
-    for unit in units[1:]:
+    # Headings only set the path when the chunk holds nothing else.
+    located = [unit for unit in units if not unit.heading] or units
+    path = list(located[0].path)
+    for unit in located[1:]:
         common = 0
         while common < min(len(path), len(unit.path)) and path[common] == unit.path[common]:
             common += 1
