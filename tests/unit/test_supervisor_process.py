@@ -9,7 +9,7 @@ import pytest
 
 from docmill.queue.events import CapturedEventLog
 from docmill.supervisor.config import PoolConfig
-from docmill.supervisor.pool import Pool
+from docmill.supervisor.pool import KILL_MARGIN_S, Pool
 from docmill.supervisor.process import Command, Process, RestartPolicy
 from docmill.supervisor.states import PoolState, ProcessState
 
@@ -330,7 +330,7 @@ def test_scaling_down_sigterms_the_newest_worker_and_never_sigkills_first() -> N
     newest = spawner.children[2]
     assert newest.signals == [signal.SIGTERM]
     assert pool.processes[2].state is S.STOPPING and pool.processes[2].retiring
-    clock.advance(9)
+    clock.advance(9 + KILL_MARGIN_S)
     pool.tick()
     assert newest.signals == [signal.SIGTERM]
     newest.code = 0
@@ -346,7 +346,10 @@ def test_a_worker_that_ignores_sigterm_is_killed_after_stop_wait() -> None:
     pool.hold(True, "shutdown")
     pool.tick()
     assert all(c.signals == [signal.SIGTERM] for c in spawner.children)
-    clock.advance(10)
+    clock.advance(10 + KILL_MARGIN_S - 0.1)
+    pool.tick()
+    assert all(c.signals == [signal.SIGTERM] for c in spawner.children)
+    clock.advance(0.1)
     pool.tick()
     assert all(c.signals == [signal.SIGTERM, signal.SIGKILL] for c in spawner.children)
     for child in spawner.children:

@@ -57,12 +57,18 @@ def worker_command(config: SupervisorConfig, pool: PoolConfig) -> Command:
         str(pool.max_jobs),
         "--memory",
         str(pool.memory_mb),
+        # Running jobs get stop_wait_s after SIGTERM; the master's SIGKILL comes a little later
+        # (pool.KILL_MARGIN_S) so the worker can hand back what it could not finish.
+        "--grace",
+        _number(pool.stop_wait_s),
     ]
     env = {"PYTHONUNBUFFERED": "1", "DOCMILL_SUPERVISED_POOL": pool.name}
     if urlsplit(config.connection).password is None:
         argv += ["--connection", config.connection]
     else:
         env["DOCMILL_QUEUE_URL"] = config.connection
+    if pool.lease_s is not None:
+        argv += ["--lease", _number(pool.lease_s)]
     if pool.backoff_s is not None:
         argv += ["--backoff", pool.backoff_s]
     for app in config.apps:

@@ -71,6 +71,7 @@ class PoolConfig:
     sleep_s: float = 3.0
     backoff_s: str | None = None  # a job's retry delay ("60" or "1,5,30"); None = the worker's default
     stop_wait_s: float = 3600.0  # after SIGTERM, how long running jobs may finish before SIGKILL
+    lease_s: float | None = None  # a reserved job's lease; None = the worker's default
     balance: str = "off"  # "auto": scale between min_processes and max_processes by wait time
     min_processes: int = 1
     max_processes: int = 0  # 0 = the same as ``processes``
@@ -107,8 +108,8 @@ class PoolConfig:
         for key in ("concurrency", "tries", "max_shift"):
             if getattr(self, key) < 1:
                 raise bad(key, "must be at least 1")
-        for key in ("timeout_s", "sleep_s", "target_wait_s", "restart_backoff_s"):
-            if getattr(self, key) <= 0:
+        for key in ("timeout_s", "sleep_s", "target_wait_s", "restart_backoff_s", "lease_s"):
+            if getattr(self, key) is not None and getattr(self, key) <= 0:
                 raise bad(key, "must be positive")
         for key in ("max_time_s", "stop_wait_s", "cooldown_s", "startsecs", "restart_backoff_max_s"):
             if getattr(self, key) < 0:
@@ -230,6 +231,7 @@ _POOL_KEYS: dict[str, Callable[[object], Any]] = {
     "sleep_s": _as_float,
     "backoff_s": _as_backoff,
     "stop_wait_s": _as_float,
+    "lease_s": _as_float,
     "balance": _as_balance,
     "min_processes": _as_int,
     "max_processes": _as_int,

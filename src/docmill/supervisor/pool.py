@@ -24,6 +24,9 @@ from docmill.supervisor.config import PoolConfig
 from docmill.supervisor.process import Clock, Command, Exit, Process, RestartPolicy, Spawner
 from docmill.supervisor.states import TRANSIENT, PoolState, ProcessState
 
+# After stop_wait_s the worker hands back the jobs still running; SIGKILL waits this much longer.
+KILL_MARGIN_S = 5.0
+
 
 def restart_policy(config: PoolConfig) -> RestartPolicy:
     return RestartPolicy(
@@ -149,7 +152,7 @@ class Pool:
                     pool=self.name,
                     process=process.name,
                     pid=process.pid,
-                    after_s=self.config.stop_wait_s,
+                    after_s=self.config.stop_wait_s + KILL_MARGIN_S,
                 )
 
         # 4. retire
@@ -208,7 +211,7 @@ class Pool:
             self.log.info(
                 "process.stopping", pool=self.name, process=process.name, pid=process.pid, reason=reason
             )
-        process.stop(now, self.config.stop_wait_s, reason)
+        process.stop(now, self.config.stop_wait_s + KILL_MARGIN_S, reason)
 
     def _free_name(self) -> str:
         used = {p.name for p in self.processes}
