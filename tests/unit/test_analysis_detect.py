@@ -41,7 +41,12 @@ def failure(data: bytes) -> AnalysisFailed:
 
 def test_pdf_is_found_by_its_header_even_after_leading_junk() -> None:
     assert detect(b"%PDF-1.7\n...").kind is DocumentKind.PDF
-    assert detect(b"\x00" * 200 + b"%PDF-1.4\n").kind is DocumentKind.PDF
+    assert detect(b"\x00" * 200 + b"%PDF-1.4\n1 0 obj\n<<>>\nendobj").kind is DocumentKind.PDF
+
+
+def test_text_that_mentions_the_pdf_header_is_still_text() -> None:
+    text = b"# PDF notes\n\nEvery file starts with %PDF-1.4 followed by objects.\n"
+    assert detect(text).kind is DocumentKind.MARKDOWN
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,7 @@
 Order of the checks, strongest evidence first:
 
 1. empty (or only whitespace) -> failure;
-2. magic numbers: ``%PDF-`` near the start, ``PK`` (then the ZIP's member names tell
+2. magic numbers: ``%PDF-`` near the start (then objects), ``PK`` (then the ZIP's member names tell
    DOCX, PPTX, XLSX and EPUB apart), the OLE container of old Office files and of
    password-protected Office files, and a table of common non-documents (images,
    archives, executables) so the failure can say what the file really is;
@@ -39,6 +39,7 @@ BINARY_REASON = f"The file is not a document format docmill can read; upload {SU
 OLE_ENCRYPTED_REASON = "The Office document is password-protected; upload an unlocked copy."
 DOCX_DAMAGED_REASON = "The DOCX file is damaged or incomplete; upload an intact copy."
 
+_PDF_OBJECT = re.compile(rb"\d+\s+\d+\s+obj\b")
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 # (magic, offset, what the file is) for files people upload by mistake.
 _NOT_DOCUMENTS: tuple[tuple[bytes, int, str], ...] = (
@@ -93,7 +94,7 @@ _MD_FENCE = re.compile(r"^(```|~~~)", re.M)
 _MD_LINK = re.compile(r"\[[^\]\n]+\]\([^)\s]+\)")
 _MD_EMPHASIS = re.compile(r"\*\*[^*\n]+\*\*|__[^_\n]+__")
 _MD_LIST = re.compile(r"^[ \t]*([-*+]|\d+\.)[ \t]+\S", re.M)
-# Markdown needs this many points of evidence; a heading or a table alone is enough.
+# Markdown needs this many points of evidence; one ATX heading or one table is enough.
 _MARKDOWN_THRESHOLD = 3.0
 
 
@@ -120,7 +121,7 @@ def detect(data: bytes) -> Detection:
     """Return the document kind of ``data`` or raise ``AnalysisFailed`` saying why not."""
     if not data.strip():
         raise AnalysisFailed(FailureCode.EMPTY, EMPTY_REASON)
-    if b"%PDF-" in data[:1024]:
+    if _is_pdf(data):
         return Detection(DocumentKind.PDF)
     if data.startswith((b"PK\x03\x04", b"PK\x05\x06")):
         return Detection(_zip_kind(data))
@@ -139,6 +140,18 @@ def detect(data: bytes) -> Detection:
     return Detection(text_kind(decoded.text), decoded)
 
 
+def _is_pdf(data: bytes) -> bool:
+    """``%PDF-`` within the first KiB (readers accept junk before it), followed by objects.
+
+    The object check keeps a text file that merely mentions ``%PDF-1.4`` from being taken
+    for a PDF.
+    """
+    start = data.find(b"%PDF-", 0, 1024)
+    if start < 0:
+        return False
+    return not data[:start].strip() or _PDF_OBJECT.search(data, start, start + 65_536) is not None
+
+
 def text_kind(text: str) -> DocumentKind:
     """Tell HTML, Markdown and plain text apart from the first 64 KiB of decoded text."""
     head = text[:65_536].lstrip("\ufeff")
@@ -155,7 +168,8 @@ def text_kind(text: str) -> DocumentKind:
 
 def markdown_score(text: str) -> float:
     """Evidence that ``text`` is Markdown: strong markers weigh 2-3, weak ones 1 or less."""
-    score = 2.0 * min(len(_MD_ATX.findall(text)), 3)
+    atx = len(_MD_ATX.findall(text))
+    score = (3.0 + 2.0 * min(atx - 1, 2)) if atx else 0.0
     score += 2.0 * min(len(_MD_SETEXT.findall(text)), 2)
     score += 3.0 * min(len(_MD_TABLE_RULE.findall(text)), 1)
     score += 1.0 * min(len(_MD_FENCE.findall(text)) // 2, 2)

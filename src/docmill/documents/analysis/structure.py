@@ -19,7 +19,7 @@ PREVIEW_CELL_CHARS = 40
 
 
 def count_words(text: str) -> int:
-    return sum(1 for _ in WORD.finditer(text))
+    return len(WORD.findall(text))
 
 
 def block_text(block: Block) -> str:

@@ -33,13 +33,13 @@ _PARAGRAPH_END = (".", "!", "?", ":", "…")
 
 
 @dataclass
-class _Line:
+class Line:
     text: str
     size: float
 
 
 @dataclass
-class _Bookmark:
+class Bookmark:
     title: str
     level: int
     page: int
@@ -47,21 +47,21 @@ class _Bookmark:
 
 def read_pdf(data: bytes) -> ParsedDocument:
     """Read a PDF from bytes; raise ``AnalysisFailed`` for encrypted, truncated or damaged files."""
-    document = _open(data)
+    document = open_pdf(data)
     warnings: list[str] = []
     if b"%%EOF" not in data[-2048:]:
         warnings.append(TRUNCATED_WARNING)
     try:
-        pages = [_page_lines(document, index, warnings) for index in range(len(document))]
-        bookmarks = _bookmarks(document)
+        pages = [page_lines(document, index, warnings) for index in range(len(document))]
+        bookmarks = read_bookmarks(document)
         title = (document.get_metadata_value("Title") or "").strip() or None
     finally:
         document.close()
-    blocks = _blocks_from_outline(pages, bookmarks) if bookmarks else _blocks_from_layout(pages)
+    blocks = blocks_from_outline(pages, bookmarks) if bookmarks else blocks_from_layout(pages)
     return ParsedDocument(DocumentKind.PDF, blocks, title=title, pages=len(pages), warnings=warnings)
 
 
-def _open(data: bytes) -> pdfium.PdfDocument:
+def open_pdf(data: bytes) -> pdfium.PdfDocument:
     try:
         return pdfium.PdfDocument(data)
     except pdfium.PdfiumError as exc:
@@ -74,7 +74,7 @@ def _open(data: bytes) -> pdfium.PdfDocument:
         raise AnalysisFailed(FailureCode.CORRUPT, CORRUPT_REASON) from exc
 
 
-def _page_lines(document: pdfium.PdfDocument, index: int, warnings: list[str]) -> list[_Line]:
+def page_lines(document: pdfium.PdfDocument, index: int, warnings: list[str]) -> list[Line]:
     try:
         page = document[index]
         textpage = page.get_textpage()
@@ -83,25 +83,25 @@ def _page_lines(document: pdfium.PdfDocument, index: int, warnings: list[str]) -
         return []
     try:
         text = textpage.get_text_range()
-        lines: list[_Line] = []
+        lines: list[Line] = []
         for match in _LINE.finditer(text):
             raw_line = match.group(1)
             stripped = raw_line.strip()
             if not stripped:
                 if match.group(2):
-                    lines.append(_Line("", 0.0))
+                    lines.append(Line("", 0.0))
                 continue
             first_char = match.start(1) + (len(raw_line) - len(raw_line.lstrip()))
             size = pdfium_raw.FPDFText_GetFontSize(textpage.raw, first_char)
-            lines.append(_Line(_CONTROL.sub("", stripped), float(size)))
+            lines.append(Line(_CONTROL.sub("", stripped), float(size)))
         return lines
     finally:
         textpage.close()
         page.close()
 
 
-def _bookmarks(document: pdfium.PdfDocument) -> list[_Bookmark]:
-    found: list[_Bookmark] = []
+def read_bookmarks(document: pdfium.PdfDocument) -> list[Bookmark]:
+    found: list[Bookmark] = []
     last_page = 0
     for bookmark in document.get_toc(max_depth=_MAX_OUTLINE_DEPTH):
         title = " ".join(bookmark.get_title().split())
@@ -112,19 +112,19 @@ def _bookmarks(document: pdfium.PdfDocument) -> list[_Bookmark]:
         if page is None or page < 0:
             page = last_page
         last_page = page
-        found.append(_Bookmark(title, bookmark.level + 1, page))
+        found.append(Bookmark(title, bookmark.level + 1, page))
     return found
 
 
-def _blocks_from_outline(pages: list[list[_Line]], bookmarks: list[_Bookmark]) -> list[Block]:
-    by_page: dict[int, list[_Bookmark]] = {}
+def blocks_from_outline(pages: list[list[Line]], bookmarks: list[Bookmark]) -> list[Block]:
+    by_page: dict[int, list[Bookmark]] = {}
     for bookmark in bookmarks:
         by_page.setdefault(min(bookmark.page, max(len(pages) - 1, 0)), []).append(bookmark)
     blocks: list[Block] = []
     for index, lines in enumerate(pages):
         page_no = index + 1
-        before: dict[int, list[_Bookmark]] = {}
-        printed: dict[int, _Bookmark] = {}
+        before: dict[int, list[Bookmark]] = {}
+        printed: dict[int, Bookmark] = {}
         cursor = 0
         for bookmark in by_page.get(index, []):
             position = next(
@@ -136,8 +136,8 @@ def _blocks_from_outline(pages: list[list[_Line]], bookmarks: list[_Bookmark]) -
             else:
                 printed[position] = bookmark
                 cursor = position + 1
-        paragraph: list[_Line] = []
-        for position, line in enumerate([*lines, _Line("", 0.0)]):
+        paragraph: list[Line] = []
+        for position, line in enumerate([*lines, Line("", 0.0)]):
             if position in before or position in printed:
                 blocks.extend(_paragraphs(paragraph, page_no))
                 paragraph = []
@@ -152,15 +152,15 @@ def _blocks_from_outline(pages: list[list[_Line]], bookmarks: list[_Bookmark]) -
     return blocks
 
 
-def _blocks_from_layout(pages: list[list[_Line]]) -> list[Block]:
+def blocks_from_layout(pages: list[list[Line]]) -> list[Block]:
     sized = [(line.text, line.size) for lines in pages for line in lines if line.text]
     body = layout.body_size(sized)
     size_levels = layout.levels_by_size(sized, body)
     blocks: list[Block] = []
     for index, lines in enumerate(pages):
         page_no = index + 1
-        paragraph: list[_Line] = []
-        for line in [*lines, _Line("", 0.0)]:
+        paragraph: list[Line] = []
+        for line in [*lines, Line("", 0.0)]:
             level = _heading_level(line, size_levels)
             if level is None:
                 paragraph.append(line)
@@ -181,7 +181,7 @@ def _blocks_from_layout(pages: list[list[_Line]]) -> list[Block]:
     return blocks
 
 
-def _heading_level(line: _Line, size_levels: dict[float, int]) -> int | None:
+def _heading_level(line: Line, size_levels: dict[float, int]) -> int | None:
     if not line.text or len(line.text) > layout.MAX_HEADING_CHARS:
         return None
     if size_levels:
@@ -192,7 +192,7 @@ def _heading_level(line: _Line, size_levels: dict[float, int]) -> int | None:
     return 1 if layout.is_caps_heading(line.text) else None
 
 
-def _paragraphs(lines: list[_Line], page: int) -> list[Block]:
+def _paragraphs(lines: list[Line], page: int) -> list[Block]:
     """Join lines into paragraphs: a short line closing a sentence, or a blank line, ends one."""
     typical = max((len(line.text) for line in lines), default=0)
     blocks: list[Block] = []
