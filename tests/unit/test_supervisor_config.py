@@ -103,7 +103,7 @@ processes = 2
         == "env DOCMILL_POOL_DOCUMENT_PROCESSING_PROCESSES"
     )
     assert config.connection == "redis://:s3cret@redis.internal:6380/0"
-    assert config.source("connection") == "env QUEUE_CONNECTION+REDIS_HOST+REDIS_PORT"
+    assert config.source("connection") == "env QUEUE_CONNECTION+REDIS_HOST+REDIS_PORT+REDIS_PASSWORD"
 
     flagged = load_config(path, env=env, connection="redis://other:6379/1", apps=["a:r", "b:r"])
     assert flagged.connection == "redis://other:6379/1" and flagged.source("connection") == "--connection"

@@ -392,7 +392,11 @@ def _apply_env(
             top["connection"] = queue_url_from_env(env)
         except ConfigurationError as exc:
             raise SupervisorConfigError(str(exc)) from exc
-        used = [n for n in ("QUEUE_CONNECTION", "REDIS_HOST", "REDIS_PORT", "REDIS_DB") if env.get(n)]
+        used = [
+            n
+            for n in ("QUEUE_CONNECTION", "REDIS_HOST", "REDIS_PORT", "REDIS_DB", "REDIS_PASSWORD")
+            if env.get(n)
+        ]
         sources["connection"] = "env " + "+".join(used)
     if env.get("DOCMILL_APP", "").strip():
         top["app"] = _as_list(env["DOCMILL_APP"])
