@@ -11,7 +11,7 @@ HTML, Markdown, and plain text in any common encoding.
 from docmill.documents.analysis.analyze import analyze_bytes, build_structure
 from docmill.documents.analysis.chunking import ChunkingOptions, chunk_blocks
 from docmill.documents.analysis.detect import Detection, detect
-from docmill.documents.analysis.errors import AnalysisError, AnalysisFailed, FailureCode
+from docmill.documents.analysis.errors import AnalysisError, AnalysisFailed, FailureCode, NotADocument
 from docmill.documents.analysis.language import detect_language
 from docmill.documents.analysis.model import (
     Chunk,
@@ -38,6 +38,7 @@ __all__ = [
     "EstimatingTokenCounter",
     "FailureCode",
     "Language",
+    "NotADocument",
     "SandboxLimits",
     "Section",
     "Table",

@@ -17,11 +17,10 @@ from docmill.documents.analysis.chunking import ChunkingOptions, chunk_blocks
 from docmill.documents.analysis.detect import (
     TEXT_KINDS,
     Detection,
-    NotADocument,
     detect,
     kind_from_name,
 )
-from docmill.documents.analysis.errors import AnalysisFailed, FailureCode
+from docmill.documents.analysis.errors import AnalysisFailed, FailureCode, NotADocument
 from docmill.documents.analysis.language import detect_language
 from docmill.documents.analysis.model import DocumentKind, DocumentStructure
 from docmill.documents.analysis.structure import (

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import PurePath
 
 from docmill.documents.analysis.encoding import DecodedText, decode_text
-from docmill.documents.analysis.errors import AnalysisFailed, FailureCode
+from docmill.documents.analysis.errors import SUPPORTED_FORMATS, AnalysisFailed, FailureCode, NotADocument
 from docmill.documents.analysis.model import DocumentKind
 from docmill.documents.analysis.zipguard import (
     ZIP_DAMAGED_REASON,
@@ -33,7 +33,6 @@ from docmill.documents.analysis.zipguard import (
     read_member,
 )
 
-SUPPORTED_FORMATS = "a PDF, DOCX, PPTX, XLSX, EPUB, HTML, Markdown or plain-text document"
 EMPTY_REASON = "The file is empty; upload a document with some content."
 BINARY_REASON = f"The file is not a document format docmill can read; upload {SUPPORTED_FORMATS}."
 OLE_ENCRYPTED_REASON = "The Office document is password-protected; upload an unlocked copy."
@@ -104,17 +103,6 @@ class Detection:
 
     kind: DocumentKind
     text: DecodedText | None = None
-
-
-class NotADocument(AnalysisFailed):
-    """The bytes are a known non-document (an image, an archive...); ``what`` names it."""
-
-    def __init__(self, what: str) -> None:
-        super().__init__(
-            FailureCode.UNSUPPORTED,
-            f"The file is {what}, which docmill cannot analyse; upload {SUPPORTED_FORMATS}.",
-        )
-        self.what = what
 
 
 def detect(data: bytes) -> Detection:

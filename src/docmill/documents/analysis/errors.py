@@ -4,7 +4,10 @@ The tree::
 
     AnalysisError                   root of everything analysis raises on purpose
     └── AnalysisFailed              this document cannot be analysed; ``reason`` is one
-                                    sentence for the user, ``code`` a stable machine name
+        │                           sentence for the user, ``code`` a stable machine name
+        └── NotADocument            detection recognised something else (an image, an
+                                    archive, a program); ``what`` names it, so a
+                                    mislabelled upload can be explained
 
 Every way a document can fail has a :class:`FailureCode`; the sandbox maps limits it
 enforces (time, memory, a crashed parser) onto the same class, so a caller only ever
@@ -48,3 +51,17 @@ class AnalysisFailed(AnalysisError):
 
     def __repr__(self) -> str:
         return f"AnalysisFailed(code={self.code.value!r}, reason={self.reason!r})"
+
+
+SUPPORTED_FORMATS = "a PDF, DOCX, PPTX, XLSX, EPUB, HTML, Markdown or plain-text document"
+
+
+class NotADocument(AnalysisFailed):
+    """The bytes are a known non-document (an image, an archive...); ``what`` names it."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(
+            FailureCode.UNSUPPORTED,
+            f"The file is {what}, which docmill cannot analyse; upload {SUPPORTED_FORMATS}.",
+        )
+        self.what = what
