@@ -112,7 +112,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("start")
     def start(connection: ConnectionOption = None, as_json: JsonOption = False) -> None:
-        """Start the workers again on every host after `docmill queue stop` (and retry FATAL pools)."""
+        """Start the workers again on every host after `docmill queue stop`; FATAL pools start afresh."""
 
         async def run(backend: Backend) -> bool:
             return await start_workers(BackendControlStore(backend))
@@ -124,7 +124,9 @@ def register(app: typer.Typer) -> None:
         if was_stopped:
             stdout().print("Starting the workers on every host.")
         else:
-            stdout().print("The workers were not stopped; FATAL pools get a fresh start.")
+            stdout().print(
+                "The workers were not stopped; to retry a FATAL pool, reload its master: kill -HUP <pid>"
+            )
 
     @app.command("logs")
     def logs(
