@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import typer
 
-from docmill.cli import demo, queue
+from docmill.cli import demo, queue, supervise
 
 app = typer.Typer(no_args_is_help=True, help="docmill: document-processing job queues.")
 app.add_typer(queue.app, name="queue")
 demo.register(app)
+supervise.register(app)
 
 
 def run() -> None:
