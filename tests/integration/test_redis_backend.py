@@ -360,7 +360,7 @@ async def test_wait_wakes_within_a_fraction_of_a_second_of_an_enqueue_elsewhere(
         latency = time.monotonic() - started
     finally:
         await producer.close()
-    assert latency < 0.25
+    assert latency < 0.5  # typically ~5 ms; generous for a loaded CI machine
 
 
 async def test_a_blocked_wait_does_not_delay_acknowledgements(backend: RedisBackend) -> None:
@@ -482,3 +482,17 @@ async def test_scripts_are_loaded_again_after_the_server_forgot_them(
         assert (await reserve_one(backend)).id == job_id
     finally:
         await backend.close()
+
+
+async def test_find_by_tag_drops_ids_of_jobs_no_longer_held_from_the_tag_set(
+    backend: RedisBackend, redis_prefix: str, raw: redis.Redis
+) -> None:
+    kept, forgotten = make_job(tags=("document:42",)), make_job(tags=("document:42",))
+    await backend.enqueue([kept, forgotten])
+    await backend.clear("default")
+    await backend.enqueue([kept.copy(id=kept.id + "x")])
+
+    found = await backend.find_by_tag("document:42")
+
+    assert [job.id for job in found] == [kept.id + "x"]
+    assert raw.smembers(f"{redis_prefix}:{{default}}:tag:document:42") == {kept.id + "x"}

@@ -11,6 +11,9 @@ acknowledgements.
 
 A job id carries no queue name, so ``get`` and the by-id failed-store methods
 look the id up in every known queue with one pipelined round trip.
+
+Needs Redis 7.0 or later (``PEXPIRE ... NX|GT``, ``ZRANGE ... BYSCORE REV``,
+``TIME`` inside scripts with effects replication).
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from docmill.queue.backend import (
     Reservation,
 )
 from docmill.queue.backends import mask_url
-from docmill.queue.errors import BackendError, BackendUnavailable
+from docmill.queue.errors import BackendError, BackendUnavailable, ConfigurationError
 from docmill.queue.job import ErrorInfo, Job, JobState
 
 P = ParamSpec("P")
@@ -184,7 +187,12 @@ class RedisBackend(Backend):
             "socket_timeout": 30.0,
         }
         options = {key: value for key, value in options.items() if key not in query}
-        command = aioredis.Redis.from_url(url, **options)
+        try:
+            command = aioredis.Redis.from_url(url, **options)
+        except ValueError as exc:
+            raise ConfigurationError(
+                f"queue URL {mask_url(self.url)} is not a valid Redis URL: {exc}"
+            ) from exc
         try:
             await command.ping()
             await self._load_scripts(command)
@@ -570,9 +578,12 @@ class RedisBackend(Backend):
         tagged = await self._pipeline(
             lambda pipe: [pipe.smembers(f"{self._base(q)}:tag:{tag}") for q in queues]
         )
-        found = await self._fetch(
-            [(q, job_id) for q, ids in zip(queues, tagged, strict=True) for job_id in ids]
-        )
+        refs = [(q, job_id) for q, ids in zip(queues, tagged, strict=True) for job_id in ids]
+        found = await self._fetch(refs)
+        held = {job.id for job in found}
+        gone = [(q, job_id) for q, job_id in refs if job_id not in held]
+        if gone:  # keep busy tags (whose TTL keeps being refreshed) from growing forever
+            await self._pipeline(lambda pipe: [pipe.srem(f"{self._base(q)}:tag:{tag}", i) for q, i in gone])
         found.sort(key=lambda job: (job.created_at, job.id), reverse=True)
         return found[:limit] if limit > 0 else []
 
