@@ -18,7 +18,7 @@ def cells(row: str) -> list[str]:
 
 
 def row_of(output: str, first_cell: str) -> list[str]:
-    rows = [cells(line) for line in output.splitlines() if line.startswith("│")]
+    rows = [cells(line) for line in output.splitlines() if "│" in line]
     [row] = [row for row in rows if row[0] == first_cell]
     return row
 
@@ -26,6 +26,14 @@ def row_of(output: str, first_cell: str) -> list[str]:
 def field(output: str, name: str) -> str:
     [line] = [line for line in output.splitlines() if line.startswith(f"{name} ")]
     return line[len(name) :].strip()
+
+
+def worker_logs(cwd: Path) -> str:
+    """The tail of every worker log, to explain a failed run."""
+    parts = []
+    for log in sorted((cwd / "storage" / "logs").glob("demo-*.log")):
+        parts.append(f"--- {log.name}\n" + "\n".join(log.read_text().splitlines()[-15:]))
+    return "\n".join(parts)
 
 
 async def _stale_failure(url: str) -> str:
@@ -62,7 +70,7 @@ def test_demo_completes_all_jobs_but_one_and_shows_the_failure(tmp_path: Path) -
         [DOCMILL, "demo"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=90
     )
     out = result.stdout
-    assert result.returncode == 0, out + result.stderr
+    assert result.returncode == 0, out + result.stderr + worker_logs(tmp_path)
 
     # Then it started from a fresh queue, and every job but the scanned PDF completed
     assert out.startswith(

@@ -114,6 +114,13 @@ def cells(row: str) -> list[str]:
     return [cell.strip() for cell in row.strip().strip("│").split("│")]
 
 
+def row_of(output: str, first_cell: str) -> list[str]:
+    """The cells of the one table row whose first cell is ``first_cell``."""
+    rows = [cells(line) for line in output.splitlines() if "│" in line]
+    [row] = [row for row in rows if row[0] == first_cell]
+    return row
+
+
 # ------------------------------------------------------------------------------ failed jobs
 
 
@@ -273,7 +280,7 @@ def test_pause_and_continue_show_in_monitor(queue_url: str) -> None:
     assert run_json("pause", "reports", url=queue_url) == {"queue": "reports", "paused": True}
     assert run_json("monitor", "reports", url=queue_url)["queues"][0]["paused"] is True
     table = docmill("monitor", url=queue_url)
-    assert cells(line_with(table.stdout, "│ reports "))[5] == "paused"
+    assert row_of(table.stdout, "reports")[5] == "paused"
 
     resumed = docmill("continue", "reports", url=queue_url)
     assert resumed.stdout.strip() == "Resumed queue reports."
@@ -346,7 +353,7 @@ def test_monitor_reports_counts_and_exits_1_over_max(queue_url: str) -> None:
 
     table = docmill("monitor", "--max", "4", url=queue_url)
     assert table.returncode == 1
-    row = cells(line_with(table.stdout, "│ reports "))
+    row = row_of(table.stdout, "reports")
     assert row[:8] == ["reports", "3", "2", "0", "0", "running", row[6], "0"]
     assert row[6].endswith("s") and row[8:] == ["0.0", "-", "-"]
     assert "Queue reports holds 5 jobs, over the limit of 4." in table.stdout

@@ -227,19 +227,27 @@ def timestamp(ts: float | None) -> str:
     return f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(ts))} ({ago(ts)})"
 
 
-def job_table(jobs: list[Job], *, title: str | None = None, failed: bool = False) -> Table:
-    """Jobs as a table with fixed columns; ``failed`` shows the failure time and error."""
-    table = Table(title=title, title_justify="left", expand=False)
-    table.add_column("ID", no_wrap=True, min_width=22)
-    table.add_column("Queue", no_wrap=True, max_width=20, overflow="ellipsis")
-    table.add_column("Job", no_wrap=True, max_width=32, overflow="ellipsis")
-    table.add_column("Tries", justify="right", no_wrap=True)
+def new_table(title: str | None = None) -> Table:
+    """The house style: a heavy header rule, column rules, no outer frame (it costs width)."""
+    return Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
+
+
+def job_table(jobs: list[Job], *, width: int, title: str | None = None, failed: bool = False) -> Table:
+    """Jobs as a table with fixed columns sized to ``width``; ``failed`` shows when and why."""
+    queue_w = min(20, max([5, *(len(job.queue) for job in jobs)]))
+    name_w = min(28, max([3, *(len(job.name) for job in jobs)]))
+    table = new_table(title)
+    table.add_column("ID", no_wrap=True, width=22)
+    table.add_column("Queue", no_wrap=True, width=queue_w, overflow="ellipsis")
+    table.add_column("Job", no_wrap=True, width=name_w, overflow="ellipsis")
+    table.add_column("Tries", justify="right", no_wrap=True, width=5)
     if failed:
-        table.add_column("Failed", no_wrap=True)
-        table.add_column("Error", no_wrap=True, max_width=44, overflow="ellipsis")
+        table.add_column("Failed", no_wrap=True, width=8)
+        rest = width - (22 + queue_w + name_w + 5 + 8) - 5 * 3
+        table.add_column("Error", no_wrap=True, width=max(16, rest), overflow="ellipsis")
     else:
-        table.add_column("State", no_wrap=True)
-        table.add_column("Created", no_wrap=True)
+        table.add_column("State", no_wrap=True, width=9)
+        table.add_column("Created", no_wrap=True, width=8)
     now = time.time()
     for job in jobs:
         tries = f"{job.attempts}/{job.tries}" if job.tries else str(job.attempts)

@@ -24,9 +24,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from docmill.cli._common import duration, fail, stdout
+from docmill.cli._common import duration, fail, new_table, stdout
 from docmill.demo_jobs import ANALYSIS_QUEUE, DEFAULT_QUEUE, PROCESSING_QUEUE, demo_dispatches, registry
 from docmill.queue import Backend, Client, Job, backend_from_url
+from docmill.queue.stop import WorkerStopReason
 
 STORAGE = Path("storage")
 DB_PATH = STORAGE / "demo-queue.db"
@@ -39,6 +40,7 @@ DEADLINE_S = 50.0
 POLL_S = 0.1
 MAX_RESTARTS = 20  # a worker that stops while its queue still holds delayed retries is started again
 RESTART_EVERY_S = 1.0
+BOOT_FAILURE = WorkerStopReason.BOOT_FAILURE.exit_code
 
 
 def register(app: typer.Typer) -> None:
@@ -201,13 +203,14 @@ async def _watch(
                 code = worker.process.poll() if worker.process is not None else 0
                 if code is None:
                     running = True
-                elif code != 0:
+                elif code == BOOT_FAILURE:
                     raise _DemoError(
-                        f"a worker for {worker.queue} exited with code {code}; see {worker.log_path}"
+                        f"a worker for {worker.queue} could not start (exit {code}); see {worker.log_path}"
                     )
                 elif unfinished[worker.queue] > 0:
-                    # --stop-when-empty stops a worker while retries wait out their backoff;
-                    # start it again (at most once a second) until its queue is done.
+                    # --stop-when-empty stops a worker while retries wait out their backoff, and a
+                    # worker may stop for memory or a lost backend: start it again, as a supervisor
+                    # would (at most once a second), until its queue is done.
                     running = True
                     if time.monotonic() - worker.started_mono < RESTART_EVERY_S:
                         continue
@@ -225,7 +228,7 @@ async def _watch(
 
 
 def _print_report(console: Console, report: _Report) -> None:
-    table = Table(title="Demo summary", title_justify="left")
+    table = new_table("Demo summary")
     table.add_column("Queue", no_wrap=True)
     for header in ("Completed", "Failed", "Retried", "Avg runtime", "Throughput", "Wall time"):
         table.add_column(header, justify="right", no_wrap=True)

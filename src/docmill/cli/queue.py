@@ -11,10 +11,9 @@ from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 from rich.text import Text
 
-from docmill.cli import queue_work
+from docmill.cli import queue_supervise, queue_work
 from docmill.cli._common import (
     EXIT_NO,
     ConnectionOption,
@@ -23,6 +22,7 @@ from docmill.cli._common import (
     duration,
     fail,
     job_table,
+    new_table,
     print_json,
     render_job,
     span,
@@ -35,6 +35,7 @@ from docmill.queue import Backend, Client, Job, JobState
 
 app = typer.Typer(no_args_is_help=True, help="Run workers and operate the job queues.")
 queue_work.register(app)
+queue_supervise.register(app)
 
 
 # ------------------------------------------------------------------------------ failed jobs
@@ -85,7 +86,10 @@ def failed(
     if total == 0:
         console.print(f"No failed jobs{where}.")
         return
-    console.print(job_table(jobs, failed=True))
+    if not jobs:
+        console.print(f"No failed jobs on page {page}{where}; the last page is {pages}.")
+        return
+    console.print(job_table(jobs, width=console.width, failed=True))
     console.print(f"{total} failed job{'s' if total != 1 else ''}{where}; page {page} of {pages}.")
     if page < pages:
         console.print(f"Next page: docmill queue failed --page {page + 1}")
@@ -136,7 +140,7 @@ def tagged(
     if not jobs:
         console.print(f"No jobs tagged {tag}.")
         return
-    console.print(job_table(jobs))
+    console.print(job_table(jobs, width=console.width))
     console.print(f"{len(jobs)} job{'s' if len(jobs) != 1 else ''} tagged {tag}.")
 
 
@@ -364,16 +368,16 @@ def _render_monitor(rows: list[dict[str, Any]], max_size: int | None, over: list
     if not rows:
         console.print("No queues yet; they appear when the first job is dispatched.")
         return
-    table = Table(title="Queues (metrics over the last hour)", title_justify="left")
+    table = new_table("Queues (rates and timings over the last hour)")
     table.add_column("Queue", no_wrap=True, max_width=24, overflow="ellipsis")
     for header in ("Pending", "Delayed", "Reserved", "Failed"):
         table.add_column(header, justify="right", no_wrap=True)
-    table.add_column("Status", no_wrap=True)
+    table.add_column("Status", no_wrap=True, min_width=7)
     table.add_column("Oldest", justify="right", no_wrap=True)
     table.add_column("Last min", justify="right", no_wrap=True)
     table.add_column("Avg/min", justify="right", no_wrap=True)
-    table.add_column("Runtime", justify="right", no_wrap=True)
-    table.add_column("Wait", justify="right", no_wrap=True)
+    table.add_column("Runtime", justify="right", no_wrap=True, min_width=7)
+    table.add_column("Wait", justify="right", no_wrap=True, min_width=7)
     for row in rows:
         status = Text("paused", style="yellow") if row["paused"] else Text("running", style="green")
         oldest = row["oldest_pending_age_s"]
