@@ -957,3 +957,61 @@ async def test_wait_returns_after_its_timeout_when_nothing_arrives(backend: Back
 
     # Spurious wake-ups are allowed, but an idle queue must not make a worker spin.
     assert 0.2 <= time.monotonic() - started < 2.0
+
+
+# ---------------------------------------------------------------- flags
+
+
+async def test_a_flag_is_seen_by_every_instance_until_cleared(
+    backend: Backend, connect: Connect, backend_kind: str
+) -> None:
+    other = await producer_for(backend_kind, backend, connect)
+    assert await other.get_flag("workers_stopped") is None
+    await backend.set_flag("workers_stopped", {"by": "ops", "at": 12.5})
+    assert await other.get_flag("workers_stopped") == {"by": "ops", "at": 12.5}
+    await other.set_flag("workers_stopped", None)
+    assert await backend.get_flag("workers_stopped") is None
+
+
+# ---------------------------------------------------------------- rate limits
+
+LIMITS = {"requests": 4.0, "tokens": 1000.0}
+
+
+async def test_rate_take_takes_from_full_buckets_until_one_lacks(backend: Backend) -> None:
+    for _ in range(4):
+        assert await backend.rate_take("m", {"requests": 1, "tokens": 100}, LIMITS, 60) == 0.0
+    wait_s = await backend.rate_take("m", {"requests": 1, "tokens": 100}, LIMITS, 60)
+    # 4 per 60 s refill one request every 15 s; a little of it has refilled already.
+    assert 14.0 < wait_s <= 15.0
+
+
+async def test_rate_take_is_all_or_nothing(backend: Backend) -> None:
+    assert await backend.rate_take("m", {"requests": 1, "tokens": 900}, LIMITS, 60) == 0.0
+    # Tokens lack (100 left, 500 asked): nothing is taken, not even the request.
+    wait_s = await backend.rate_take("m", {"requests": 1, "tokens": 500}, LIMITS, 60)
+    assert 23.0 < wait_s <= 24.0  # 400 tokens at 1000/60 per second
+    for _ in range(3):
+        assert await backend.rate_take("m", {"requests": 1}, LIMITS, 60) == 0.0
+
+
+async def test_rate_take_lets_a_cost_above_capacity_pass_on_a_full_bucket(backend: Backend) -> None:
+    assert await backend.rate_take("big", {"tokens": 5000}, LIMITS, 60) == 0.0
+    assert await backend.rate_take("big", {"tokens": 1}, LIMITS, 60) > 0.0
+
+
+async def test_rate_buckets_refill_continuously_and_are_shared(
+    backend: Backend, connect: Connect, backend_kind: str
+) -> None:
+    other = await producer_for(backend_kind, backend, connect)
+    limits = {"requests": 10.0}
+    for _ in range(10):
+        assert await backend.rate_take("fast", {"requests": 1}, limits, 1.0) == 0.0
+    assert await other.rate_take("fast", {"requests": 1}, limits, 1.0) > 0.0
+    await asyncio.sleep(0.25)  # 10 per second: two have come back
+    assert await other.rate_take("fast", {"requests": 2}, limits, 1.0) == 0.0
+
+
+async def test_rate_keys_do_not_share_buckets(backend: Backend) -> None:
+    assert await backend.rate_take("a", {"requests": 4}, LIMITS, 60) == 0.0
+    assert await backend.rate_take("b", {"requests": 4}, LIMITS, 60) == 0.0

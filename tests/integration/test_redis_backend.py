@@ -108,6 +108,10 @@ async def exercise_every_operation(backend: Backend, other: Backend) -> None:
     await backend.resume("default")
     await backend.request_restart()
     await backend.put_heartbeat("worker", "host:1", {"pid": 1}, 30)
+    await backend.set_flag("workers_stopped", {"by": "test"})
+    await backend.rate_take(
+        "llm:model", {"requests": 1, "input_tokens": 500}, {"requests": 10, "input_tokens": 1e5}, 60
+    )
     await backend.put_heartbeat("worker", "host:2", {"pid": 2}, 30)
     await backend.delete_heartbeat("worker", "host:2")
     for queue in await backend.queues():
@@ -234,12 +238,12 @@ async def test_all_keys_of_one_queue_share_a_slot_and_wakeup_lists_share_one_too
 def permanent(key: str, prefix: str, raw: redis.Redis) -> bool:
     """Whether the key schema (redis_lua/_keys.lua) lets ``key`` live without a TTL."""
     rest = key[len(prefix) + 1 :]
-    if rest in ("queues", "restart"):
+    if rest in ("queues", "restart") or rest.startswith("flag:"):
         return True
     match = re.fullmatch(r"\{([^}]*)\}:(.*)", rest)
     assert match, f"{key} fits no entry of the key schema"
     group, suffix = match.groups()
-    if group == "notify":
+    if group == "notify" or group.startswith("rate~"):
         return False
     if suffix in ("waiting", "reserved", "failed", "seq", "paused"):
         return True

@@ -28,6 +28,7 @@ from docmill.queue import (
     JobOptions,
     backend_from_url,
 )
+from docmill.queue.backends.sqlite import SCHEMA_VERSION
 
 Connect = Callable[..., Awaitable[Backend]]
 
@@ -165,7 +166,7 @@ async def test_jobs_of_a_killed_process_come_back_when_its_lease_lapses(
 async def test_wal_mode_is_on_and_the_schema_is_versioned(connect: Connect, db_path: Path) -> None:
     await connect()
     assert raw(db_path, "PRAGMA journal_mode") == "wal"
-    assert raw(db_path, "PRAGMA user_version") == 1
+    assert raw(db_path, "PRAGMA user_version") == SCHEMA_VERSION
 
 
 async def test_a_file_that_is_not_a_database_gives_backend_unavailable(db_path: Path) -> None:

@@ -249,6 +249,40 @@ class Backend(abc.ABC):
     async def find_by_tag(self, tag: str, *, limit: int = 100) -> list[Job]:
         """Jobs still held that carry ``tag``, newest first (by ``created_at``, then id)."""
 
+    # ------------------------------------------------------------ flags
+    @abc.abstractmethod
+    async def set_flag(self, name: str, data: Mapping[str, Any] | None) -> None:
+        """Set (or, with ``None``, clear) a cluster-wide flag such as "workers stopped".
+
+        Flags are permanent until cleared; every host sees the same value.
+        """
+
+    @abc.abstractmethod
+    async def get_flag(self, name: str) -> dict[str, Any] | None:
+        """The data of a flag, or ``None`` when it is not set."""
+
+    # ------------------------------------------------------------ rate limits
+    @abc.abstractmethod
+    async def rate_take(
+        self,
+        key: str,
+        costs: Mapping[str, float],
+        capacities: Mapping[str, float],
+        window_s: float,
+    ) -> float:
+        """Take from shared token buckets, all or nothing; return 0.0, or seconds to wait.
+
+        Bucket ``key:name`` for each ``name`` in ``costs`` holds at most
+        ``capacities[name]`` and refills continuously at ``capacities[name] / window_s``
+        per second; a bucket never seen before (or expired after ``2 * window_s`` idle)
+        starts full. If every bucket holds at least its cost (a cost above the capacity
+        counts as the capacity, so a big request can still pass when the bucket is full),
+        all costs are taken and the result is ``0.0``. Otherwise nothing is taken and the
+        result is the largest ``(cost - level) / rate`` over the buckets that lack: the
+        seconds until all would suffice. Shared by every worker on every host; on Redis the
+        buckets follow the server's clock.
+        """
+
     # ------------------------------------------------------------ heartbeats
     @abc.abstractmethod
     async def put_heartbeat(self, kind: str, member: str, data: Mapping[str, Any], ttl_s: float) -> None:

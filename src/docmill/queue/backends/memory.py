@@ -21,6 +21,8 @@ Storage::
     _paused      set of queue names
     _queues      every queue name ever dispatched to or paused
     _heartbeats  kind -> member -> (expires_at, data)
+    _flags       name -> data
+    _buckets     "key:name" -> Bucket (token buckets of rate_take)
 
 ``self.clock`` returns epoch seconds; tests replace it to move time.
 """
@@ -44,6 +46,7 @@ from docmill.queue.backend import (
     QueueStats,
     Reservation,
 )
+from docmill.queue.buckets import Bucket, take
 from docmill.queue.job import WAITING, ErrorInfo, Job, JobState
 
 LEASE_EXPIRED = ErrorInfo(
@@ -73,6 +76,8 @@ class MemoryBackend(Backend):
         self._restart_at: float | None = None
         self._heartbeats: dict[str, dict[str, tuple[float, dict[str, Any]]]] = {}
         self._waiters: dict[str, set[asyncio.Event]] = {}
+        self._flags: dict[str, dict[str, Any]] = {}
+        self._buckets: dict[str, Bucket] = {}
 
     # ------------------------------------------------------------ lifecycle
     async def connect(self) -> None:
@@ -342,6 +347,35 @@ class MemoryBackend(Backend):
         return [self._view(job, now) for job in tagged[:limit]]
 
     # ------------------------------------------------------------ heartbeats
+    async def set_flag(self, name: str, data: Mapping[str, Any] | None) -> None:
+        if data is None:
+            self._flags.pop(name, None)
+        else:
+            self._flags[name] = dict(data)
+
+    async def get_flag(self, name: str) -> dict[str, Any] | None:
+        data = self._flags.get(name)
+        return None if data is None else dict(data)
+
+    async def rate_take(
+        self,
+        key: str,
+        costs: Mapping[str, float],
+        capacities: Mapping[str, float],
+        window_s: float,
+    ) -> float:
+        now = self.clock()
+        stale = now - 2 * window_s
+        current = {
+            name: bucket
+            for name in costs
+            if (bucket := self._buckets.get(f"{key}:{name}")) is not None and bucket.updated_at > stale
+        }
+        wait_s, new = take(current, costs, capacities, window_s, now)
+        for name, bucket in new.items():
+            self._buckets[f"{key}:{name}"] = bucket
+        return wait_s
+
     async def put_heartbeat(self, kind: str, member: str, data: Mapping[str, Any], ttl_s: float) -> None:
         self._heartbeats.setdefault(kind, {})[member] = (self.clock() + ttl_s, dict(data))
 

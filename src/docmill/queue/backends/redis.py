@@ -48,6 +48,7 @@ R = TypeVar("R")
 
 SCRIPTS = (
     "enqueue",
+    "rate_take",
     "reserve",
     "extend",
     "complete",
@@ -611,6 +612,35 @@ class RedisBackend(Backend):
         return located
 
     # ------------------------------------------------------------ heartbeats
+    # ------------------------------------------------------------ flags
+    @_guarded
+    async def set_flag(self, name: str, data: Mapping[str, Any] | None) -> None:
+        key = f"{self._prefix}:flag:{name}"
+        if data is None:
+            await self._cmd("DEL", key)
+        else:
+            await self._cmd("SET", key, json.dumps(dict(data), default=str))
+
+    @_guarded
+    async def get_flag(self, name: str) -> dict[str, Any] | None:
+        value = await self._cmd("GET", f"{self._prefix}:flag:{name}")
+        return None if value is None else dict(json.loads(value))
+
+    # ------------------------------------------------------------ rate limits
+    @_guarded
+    async def rate_take(
+        self,
+        key: str,
+        costs: Mapping[str, float],
+        capacities: Mapping[str, float],
+        window_s: float,
+    ) -> float:
+        args: list[Any] = [repr(float(window_s)), len(costs)]
+        for name, cost in costs.items():
+            args += [name, repr(float(cost)), repr(float(capacities[name]))]
+        # The buckets get their own hash tag ("rate~<key>"), never a queue's.
+        return float(await self._eval("rate_take", f"rate~{key}", *args))
+
     @_guarded
     async def put_heartbeat(self, kind: str, member: str, data: Mapping[str, Any], ttl_s: float) -> None:
         index, ttl_ms = self._hb_key(kind), _ms(ttl_s)

@@ -30,6 +30,7 @@ import asyncio
 import contextlib
 import functools
 import json
+import os
 import re
 import sqlite3
 import time
@@ -48,15 +49,16 @@ from docmill.queue.backend import (
     QueueStats,
     Reservation,
 )
+from docmill.queue.buckets import Bucket, take
 from docmill.queue.errors import BackendError, BackendUnavailable, ConfigurationError
 from docmill.queue.job import ErrorInfo, Job, JobState
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
-SCHEMA_VERSION = 1
-# Scripts that take a database from version N-1 to N, applied in order under the write lock.
-MIGRATIONS: dict[int, str] = {}
+# The SQL file's "schema" builds version 1; "schema_v<N>" takes a file from N-1 to N.
+# Migrations run in order under the write lock.
+SCHEMA_VERSION = 2
 
 POLL_INTERVAL_S = 0.005  # how often wait() reads PRAGMA data_version
 PRUNE_EVERY_COMPLETIONS = 1000
@@ -258,7 +260,7 @@ class SQLiteBackend(Backend):
             if version == SCHEMA_VERSION:
                 return
             scripts = [self._q["schema"]] if version == 0 else []
-            scripts += [MIGRATIONS[v] for v in range(max(version, 1) + 1, SCHEMA_VERSION + 1)]
+            scripts += [self._q[f"schema_v{v}"] for v in range(max(version, 1) + 1, SCHEMA_VERSION + 1)]
             for script in scripts:
                 for statement in _statements(script):
                     conn.execute(statement)
@@ -635,6 +637,49 @@ class SQLiteBackend(Backend):
         return await self._run(self._jobs, "find_by_tag", params)
 
     # ------------------------------------------------------------ heartbeats
+    # ------------------------------------------------------------ flags
+    async def set_flag(self, name: str, data: Mapping[str, Any] | None) -> None:
+        if data is None:
+            await self._run(self._write_count, "clear_flag", {"name": name})
+        else:
+            await self._run(self._write_count, "set_flag", {"name": name, "data": json.dumps(dict(data))})
+
+    async def get_flag(self, name: str) -> dict[str, Any] | None:
+        value = await self._run(_scalar, self._q["get_flag"], {"name": name})
+        return None if value is None else dict(json.loads(value))
+
+    # ------------------------------------------------------------ rate limits
+    async def rate_take(
+        self,
+        key: str,
+        costs: Mapping[str, float],
+        capacities: Mapping[str, float],
+        window_s: float,
+    ) -> float:
+        return await self._run(self._rate_take, key, dict(costs), dict(capacities), window_s)
+
+    def _rate_take(
+        self,
+        conn: sqlite3.Connection,
+        key: str,
+        costs: dict[str, float],
+        capacities: dict[str, float],
+        window_s: float,
+    ) -> float:
+        with _immediate(conn):
+            now = time.time()
+            current: dict[str, Bucket | None] = {}
+            for name in costs:
+                rows = _rows(conn, self._q["get_bucket"], {"key": f"{key}:{name}", "now": now})
+                current[name] = Bucket(rows[0][0], rows[0][1]) if rows else None
+            wait_s, new = take(current, costs, capacities, window_s, now)
+            for name, bucket in new.items():
+                params = {"key": f"{key}:{name}", "level": bucket.level, "now": now}
+                conn.execute(self._q["put_bucket"], {**params, "expires_at": now + 2 * window_s})
+            if wait_s == 0.0 and os.urandom(1)[0] < 3:  # ~1 % of takes sweep idle buckets
+                conn.execute(self._q["prune_buckets"], {"now": now})
+            return wait_s
+
     async def put_heartbeat(self, kind: str, member: str, data: Mapping[str, Any], ttl_s: float) -> None:
         await self._run(self._put_heartbeat, kind, member, json.dumps(dict(data)), ttl_s)
 

@@ -52,6 +52,13 @@
 -- heartbeats: (kind, member) -> data JSON, expires_at. Expired rows are never read and
 --   are deleted whenever a heartbeat is written.
 --
+-- flags: cluster-wide named flags (name -> data JSON), permanent until cleared.
+--
+-- rate_buckets: token buckets of rate_take, one row per "key:name".
+--   level       tokens left at updated_at
+--   updated_at  when level was last computed (refill is continuous from there)
+--   expires_at  updated_at + 2 * window; an expired bucket counts as full and is pruned
+--
 -- Each query below starts with a line "-- name: <query_name>"; the backend loads
 -- them by name. Parameters are named (:queue, :now, ...).
 
@@ -133,6 +140,19 @@ CREATE TABLE IF NOT EXISTS heartbeats (
     data       TEXT NOT NULL,
     expires_at REAL NOT NULL,
     PRIMARY KEY (kind, member)
+) WITHOUT ROWID;
+
+-- name: schema_v2
+CREATE TABLE IF NOT EXISTS flags (
+    name TEXT PRIMARY KEY,
+    data TEXT NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS rate_buckets (
+    key        TEXT PRIMARY KEY,
+    level      REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    expires_at REAL NOT NULL
 ) WITHOUT ROWID;
 
 -- name: insert_job
@@ -275,6 +295,27 @@ ON CONFLICT (key) DO UPDATE SET value = excluded.value;
 
 -- name: get_meta
 SELECT value FROM meta WHERE key = :key;
+
+-- name: set_flag
+INSERT INTO flags (name, data) VALUES (:name, :data)
+ON CONFLICT (name) DO UPDATE SET data = excluded.data;
+
+-- name: clear_flag
+DELETE FROM flags WHERE name = :name;
+
+-- name: get_flag
+SELECT data FROM flags WHERE name = :name;
+
+-- name: get_bucket
+SELECT level, updated_at FROM rate_buckets WHERE key = :key AND expires_at > :now;
+
+-- name: put_bucket
+INSERT INTO rate_buckets (key, level, updated_at, expires_at) VALUES (:key, :level, :now, :expires_at)
+ON CONFLICT (key) DO UPDATE SET
+    level = excluded.level, updated_at = excluded.updated_at, expires_at = excluded.expires_at;
+
+-- name: prune_buckets
+DELETE FROM rate_buckets WHERE expires_at <= :now;
 
 -- name: queues
 SELECT name FROM queues ORDER BY name;
