@@ -11,7 +11,7 @@ import importlib
 import inspect
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields, replace
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from docmill.queue.errors import ConfigurationError, UnknownHandler
 from docmill.queue.options import JobOptions
@@ -33,8 +33,21 @@ class Registry:
     def __init__(self) -> None:
         self._handlers: dict[str, Handler] = {}
 
-    def handler(self, func: F | None = None, /, *, name: str | None = None, **options: Any) -> Any:
-        """Register a function: ``@registry.handler`` or ``@registry.handler(queue=..., tries=3)``."""
+    @overload
+    def handler(self, func: F, /) -> F: ...
+
+    @overload
+    def handler(
+        self, func: None = None, /, *, name: str | None = None, **options: Any
+    ) -> Callable[[F], F]: ...
+
+    def handler(
+        self, func: F | None = None, /, *, name: str | None = None, **options: Any
+    ) -> F | Callable[[F], F]:
+        """Register a function: ``@registry.handler`` or ``@registry.handler(queue=..., tries=3)``.
+
+        ``options`` are ``JobOptions`` fields (queue, tries, timeout_s, backoff_s, ...).
+        """
 
         def register(f: F) -> F:
             self.register(f, name=name, options=JobOptions(**options))
