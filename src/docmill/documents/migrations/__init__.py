@@ -1,0 +1,1 @@
+"""Alembic migrations of the documents database; ``docmill.documents.db.upgrade`` applies them."""
