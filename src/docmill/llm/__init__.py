@@ -18,8 +18,12 @@ from docmill.llm.errors import (
     RetryableLLMError,
     SpendLimitReached,
 )
+from docmill.llm.factory import build_provider
 from docmill.llm.models import DEFAULT_MODEL, RETIRED_MODELS, context_window, resolve_model
 from docmill.llm.pricing import ModelPrice, PriceTable
+from docmill.llm.ratelimit import MemoryRateStore, RateLimits, RateStore, SharedRateLimiter
+from docmill.llm.settings import LLMSettings
+from docmill.llm.tokens import estimate_request_tokens, estimate_tokens
 from docmill.llm.types import LLMRequest, LLMResponse, Provider, Usage
 
 __all__ = [
@@ -30,7 +34,9 @@ __all__ = [
     "LLMError",
     "LLMRequest",
     "LLMResponse",
+    "LLMSettings",
     "MalformedOutput",
+    "MemoryRateStore",
     "ModelPrice",
     "ModelUnavailable",
     "Overloaded",
@@ -39,9 +45,15 @@ __all__ = [
     "Provider",
     "ProviderUnavailable",
     "RateLimited",
+    "RateLimits",
+    "RateStore",
     "RetryableLLMError",
+    "SharedRateLimiter",
     "SpendLimitReached",
     "Usage",
+    "build_provider",
     "context_window",
+    "estimate_request_tokens",
+    "estimate_tokens",
     "resolve_model",
 ]

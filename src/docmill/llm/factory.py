@@ -1,0 +1,60 @@
+"""``build_provider``: the provider the settings ask for, wired to the shared rate limiter."""
+
+from __future__ import annotations
+
+from docmill.llm.errors import AuthenticationFailed
+from docmill.llm.models import resolve_model
+from docmill.llm.providers.anthropic import AnthropicProvider
+from docmill.llm.providers.extractive import ExtractiveProvider
+from docmill.llm.providers.openai_compat import OpenAICompatProvider
+from docmill.llm.ratelimit import RateStore, SharedRateLimiter
+from docmill.llm.settings import LLMSettings
+from docmill.llm.types import Provider
+
+
+def build_provider(settings: LLMSettings, *, rate_store: RateStore | None = None) -> Provider:
+    """The provider of ``settings.resolved_provider()``.
+
+    With a ``rate_store`` the Anthropic provider takes every call through a
+    ``SharedRateLimiter`` (configured limits, then those the API reports). An
+    OpenAI-compatible server is limited only when ``settings.limits`` names its model:
+    local servers usually have no limits to keep. Raises ``AuthenticationFailed`` when
+    Anthropic is chosen explicitly without a key, ``ValueError`` for OpenAI without a URL.
+    """
+    chosen = settings.resolved_provider()
+    if chosen == "anthropic":
+        if not settings.anthropic_api_key:
+            raise AuthenticationFailed(
+                "No Claude API key is set; set CLAUDE_API_KEY (or choose provider extractive)."
+            )
+        limiter = (
+            SharedRateLimiter(rate_store, settings.limits, default=settings.default_limits)
+            if rate_store is not None
+            else None
+        )
+        return AnthropicProvider(
+            api_key=settings.anthropic_api_key,
+            prices=settings.prices,
+            base_url=settings.anthropic_base_url,
+            timeout_s=settings.request_timeout_s,
+            limiter=limiter,
+        )
+    if chosen == "openai":
+        if not settings.openai_base_url:
+            raise ValueError("provider openai needs OPENAI_BASE_URL (e.g. http://localhost:8000/v1)")
+        model = settings.openai_model
+        limited = model is not None and resolve_model(model) in {resolve_model(m) for m in settings.limits}
+        limiter = (
+            SharedRateLimiter(rate_store, settings.limits, default=settings.default_limits)
+            if rate_store is not None and limited
+            else None
+        )
+        return OpenAICompatProvider(
+            base_url=settings.openai_base_url,
+            prices=settings.prices,
+            api_key=settings.openai_api_key,
+            model=model,
+            timeout_s=settings.request_timeout_s,
+            limiter=limiter,
+        )
+    return ExtractiveProvider()

@@ -1,0 +1,202 @@
+"""Claude through the ``anthropic`` SDK (``AsyncAnthropic``), with the SDK's retries off.
+
+Retrying is the queue's job: a 429/529 becomes ``RateLimited`` / ``Overloaded`` with
+the API's ``retry-after`` and the job is released for that long without spending an
+attempt. Every answer's ``anthropic-ratelimit-*`` headers (errors included) feed the
+shared limiter's ``observe``. ``count_tokens`` asks the API's counting endpoint and
+falls back to the offline estimate when that fails for any reason but the key.
+
+``LLMRequest.temperature`` is not sent: the Messages API as the SDK (2.14) describes
+it has no such parameter any more.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+
+import anthropic
+from anthropic.types import Message
+
+from docmill.llm.errors import (
+    UNAVAILABLE_RETRY_AFTER_S,
+    AuthenticationFailed,
+    LLMError,
+    MalformedOutput,
+    ModelUnavailable,
+    ProviderUnavailable,
+)
+from docmill.llm.jsonout import extract_json_object, with_json_instruction
+from docmill.llm.models import deprecation_date, resolve_model, retirement_message
+from docmill.llm.pricing import PriceTable
+from docmill.llm.providers._http import CLAUDE, error_for_status
+from docmill.llm.ratelimit import MAX_SLEEP_S, SharedRateLimiter
+from docmill.llm.tokens import estimate_request_tokens
+from docmill.llm.types import LLMRequest, LLMResponse, Usage
+
+log = logging.getLogger("docmill.llm")
+
+DEFAULT_TIMEOUT_S = 600.0
+
+
+def map_anthropic_error(exc: Exception, model: str) -> LLMError:
+    """The ``LLMError`` for an exception the SDK raised (see ``providers._http`` for statuses)."""
+    if isinstance(exc, anthropic.APIStatusError):
+        return error_for_status(
+            exc.status_code,
+            message=exc.api_message or exc.message,
+            headers=exc.response.headers,
+            model=model,
+            endpoint=CLAUDE,
+            error_code=exc.error_code,
+            request_id=exc.request_id,
+        )
+    if isinstance(exc, anthropic.APITimeoutError):
+        return ProviderUnavailable(
+            "the Claude API did not answer in time", retry_after_s=UNAVAILABLE_RETRY_AFTER_S
+        )
+    if isinstance(exc, anthropic.APIConnectionError):
+        return ProviderUnavailable(
+            f"cannot reach the Claude API: {exc.message}", retry_after_s=UNAVAILABLE_RETRY_AFTER_S
+        )
+    return ProviderUnavailable(f"the Claude API call failed: {exc}", retry_after_s=UNAVAILABLE_RETRY_AFTER_S)
+
+
+def _usage(message: Message) -> Usage:
+    usage = message.usage
+    return Usage(
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        cache_read_input_tokens=usage.cache_read_input_tokens or 0,
+        cache_creation_input_tokens=usage.cache_creation_input_tokens or 0,
+    )
+
+
+class AnthropicProvider:
+    """``Provider`` for the Claude Messages API."""
+
+    name = "anthropic"
+    is_offline = False
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        prices: PriceTable,
+        base_url: str | None = None,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        limiter: SharedRateLimiter | None = None,
+        max_sleep_s: float = MAX_SLEEP_S,
+    ) -> None:
+        self._client = anthropic.AsyncAnthropic(
+            api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout_s
+        )
+        self._prices = prices
+        self._limiter = limiter
+        self._max_sleep_s = max_sleep_s
+        self._warned: set[str] = set()
+
+    def __repr__(self) -> str:
+        return (
+            f"AnthropicProvider(base_url={str(self._client.base_url)!r}, limiter={self._limiter is not None})"
+        )
+
+    @property
+    def limiter(self) -> SharedRateLimiter | None:
+        return self._limiter
+
+    def _check_model(self, model: str) -> str:
+        """The dated id to send; a retired model fails here, before any call."""
+        retired = retirement_message(model)
+        if retired is not None:
+            raise ModelUnavailable(retired, model=model, retired=True)
+        resolved = resolve_model(model)
+        retires_on = deprecation_date(resolved)
+        if retires_on is not None and resolved not in self._warned:
+            self._warned.add(resolved)
+            log.warning("llm.model_deprecated model=%s retires_on=%r", resolved, retires_on)
+        return resolved
+
+    def _observe(self, model: str, headers: Mapping[str, str]) -> None:
+        if self._limiter is not None:
+            self._limiter.observe(model, headers)
+
+    def _cost(self, answered_by: str, requested: str, usage: Usage) -> float:
+        for model in (answered_by, requested):
+            if self._prices.has_price(model):
+                return self._prices.cost_usd(model, usage)
+        if answered_by not in self._warned:
+            self._warned.add(answered_by)
+            log.warning("llm.price_unknown model=%s cost_usd=0", answered_by)
+        return 0.0
+
+    async def complete(self, request: LLMRequest) -> LLMResponse:
+        model = self._check_model(request.model)
+        system = with_json_instruction(request.system) if request.json_output else request.system
+        if self._limiter is not None:
+            await self._limiter.admit(
+                model,
+                estimate_request_tokens(system, request.prompt),
+                request.max_tokens,
+                max_sleep_s=self._max_sleep_s,
+            )
+        try:
+            raw = await self._client.messages.with_raw_response.create(
+                model=model,
+                max_tokens=request.max_tokens,
+                system=system,
+                messages=[{"role": "user", "content": request.prompt}],
+            )
+        except anthropic.APIStatusError as exc:
+            self._observe(model, exc.response.headers)
+            raise map_anthropic_error(exc, request.model) from exc
+        except anthropic.APIError as exc:
+            raise map_anthropic_error(exc, request.model) from exc
+        self._observe(model, raw.headers)
+        message = await raw.parse()
+        text = "".join(block.text for block in message.content if block.type == "text")
+        usage = _usage(message)
+        response = LLMResponse(
+            text=text,
+            usage=usage,
+            model=message.model,
+            provider=self.name,
+            request_id=raw.request_id or message._request_id,
+            cost_usd=self._cost(message.model, model, usage),
+        )
+        if not request.json_output:
+            return response
+        found = extract_json_object(text)
+        if found is None:
+            raise MalformedOutput(
+                f"the model's answer held no JSON object (stop_reason={message.stop_reason})",
+                response=response,
+            )
+        return LLMResponse(
+            text=json.dumps(found, ensure_ascii=False),
+            usage=usage,
+            model=response.model,
+            provider=self.name,
+            request_id=response.request_id,
+            cost_usd=response.cost_usd,
+        )
+
+    async def count_tokens(self, request: LLMRequest) -> int:
+        model = self._check_model(request.model)
+        system = with_json_instruction(request.system) if request.json_output else request.system
+        try:
+            counted = await self._client.messages.count_tokens(
+                model=model, system=system, messages=[{"role": "user", "content": request.prompt}]
+            )
+        except (anthropic.AuthenticationError, anthropic.PermissionDeniedError) as exc:
+            error = map_anthropic_error(exc, request.model)
+            assert isinstance(error, AuthenticationFailed)
+            raise error from exc
+        except anthropic.APIError as exc:
+            log.info("llm.count_tokens_fallback model=%s error=%s", model, type(exc).__name__)
+            return estimate_request_tokens(system, request.prompt)
+        return counted.input_tokens
+
+    async def aclose(self) -> None:
+        await self._client.close()
