@@ -1,0 +1,101 @@
+"""The behaviour every ``RateStore.rate_take`` must show (see ``docmill.llm.ratelimit.RateStore``).
+
+Run any implementation through it (memory, SQLite, Redis backends alike)::
+
+    from rate_store_contract import check_rate_store
+
+    async def test_sqlite_backend_meets_the_rate_store_contract(backend):
+        await check_rate_store(backend)
+
+It uses real time (windows of about a second, about 1.5 s in all) and fresh random
+keys, so it can run against a shared server; waits are compared with a tolerance
+for the time the calls themselves take.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from docmill.llm.ratelimit import RateStore
+
+WINDOW_S = 1.0
+TOLERANCE_S = 0.06
+
+
+def _key(label: str) -> str:
+    return f"contract:{label}:{uuid.uuid4().hex[:10]}"
+
+
+def _near(actual: float, expected: float, what: str) -> None:
+    assert expected - TOLERANCE_S <= actual <= expected + 1e-9, (
+        f"{what}: waited {actual}, expected ≈{expected}"
+    )
+
+
+async def check_rate_store(store: RateStore) -> None:
+    """Assert the whole ``rate_take`` contract on ``store``; an AssertionError names the rule broken."""
+    await _new_buckets_start_full_and_say_how_long_to_wait(store)
+    await _take_is_all_or_nothing_with_the_longest_wait(store)
+    await _a_cost_above_capacity_counts_as_the_capacity(store)
+    await _a_smaller_capacity_cuts_the_level(store)
+    await _keys_are_independent(store)
+    await _concurrent_takes_never_overdraw(store)
+    await _buckets_refill_continuously(store)
+
+
+async def _new_buckets_start_full_and_say_how_long_to_wait(store: RateStore) -> None:
+    key = _key("full")
+    taken = await store.rate_take(key, {"r": 10}, {"r": 10}, WINDOW_S)
+    assert taken == 0.0 and isinstance(taken, float), "a new bucket starts full and returns exactly 0.0"
+    wait = await store.rate_take(key, {"r": 5}, {"r": 10}, WINDOW_S)
+    _near(wait, 0.5, "5 missing of 10 per second")
+
+
+async def _take_is_all_or_nothing_with_the_longest_wait(store: RateStore) -> None:
+    key = _key("all-or-nothing")
+    caps = {"a": 10.0, "b": 100.0, "c": 20.0}
+    assert await store.rate_take(key, {"a": 10, "b": 0, "c": 10}, caps, WINDOW_S) == 0.0
+    # a lacks 4 of 10/s (0.4 s), c lacks 5 of 20/s (0.25 s), b lacks nothing: the longest wins.
+    wait = await store.rate_take(key, {"a": 4, "b": 100, "c": 15}, caps, WINDOW_S)
+    _near(wait, 0.4, "the largest wait over the buckets that lack")
+    assert await store.rate_take(key, {"b": 100}, caps, WINDOW_S) == 0.0, "a refused take took nothing"
+
+
+async def _a_cost_above_capacity_counts_as_the_capacity(store: RateStore) -> None:
+    key = _key("oversized")
+    assert await store.rate_take(key, {"t": 1_000}, {"t": 100}, WINDOW_S) == 0.0, "full bucket pays capacity"
+    wait = await store.rate_take(key, {"t": 1_000}, {"t": 100}, WINDOW_S)
+    _near(wait, WINDOW_S, "an oversized cost waits for a full bucket")
+
+
+async def _a_smaller_capacity_cuts_the_level(store: RateStore) -> None:
+    key = _key("shrink")
+    assert await store.rate_take(key, {"r": 0}, {"r": 100}, WINDOW_S) == 0.0
+    assert await store.rate_take(key, {"r": 2}, {"r": 2}, WINDOW_S) == 0.0, "level cut to 2, both taken"
+    wait = await store.rate_take(key, {"r": 1}, {"r": 2}, WINDOW_S)
+    _near(wait, 0.5, "nothing left after the cut")
+
+
+async def _keys_are_independent(store: RateStore) -> None:
+    first, second = _key("first"), _key("second")
+    assert await store.rate_take(first, {"r": 3}, {"r": 3}, WINDOW_S) == 0.0
+    assert await store.rate_take(second, {"r": 3}, {"r": 3}, WINDOW_S) == 0.0, (
+        "another key has its own bucket"
+    )
+
+
+async def _concurrent_takes_never_overdraw(store: RateStore) -> None:
+    key = _key("concurrent")
+    results = await asyncio.gather(*(store.rate_take(key, {"r": 1}, {"r": 5}, 60.0) for _ in range(12)))
+    assert sum(1 for r in results if r == 0.0) == 5, f"exactly the capacity is granted: {results}"
+    assert all(r > 0.0 for r in results if r != 0.0)
+
+
+async def _buckets_refill_continuously(store: RateStore) -> None:
+    key = _key("refill")
+    assert await store.rate_take(key, {"r": 10}, {"r": 10}, WINDOW_S) == 0.0
+    wait = await store.rate_take(key, {"r": 3}, {"r": 10}, WINDOW_S)
+    assert wait > 0.0
+    await asyncio.sleep(wait + 0.02)
+    assert await store.rate_take(key, {"r": 3}, {"r": 10}, WINDOW_S) == 0.0, "refilled after the wait given"
