@@ -1015,3 +1015,9 @@ async def test_rate_buckets_refill_continuously_and_are_shared(
 async def test_rate_keys_do_not_share_buckets(backend: Backend) -> None:
     assert await backend.rate_take("a", {"requests": 4}, LIMITS, 60) == 0.0
     assert await backend.rate_take("b", {"requests": 4}, LIMITS, 60) == 0.0
+
+
+async def test_rate_take_meets_the_rate_store_contract_the_llm_limiter_relies_on(backend: Backend) -> None:
+    from rate_store_contract import check_rate_store
+
+    await check_rate_store(backend)
