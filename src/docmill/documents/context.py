@@ -17,10 +17,13 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import httpx
+
 from docmill.documents.db import Database
 from docmill.documents.service import DocumentService
 from docmill.documents.settings import DocumentSettings
 from docmill.documents.storage import FileStore
+from docmill.llm.settings import LLMSettings
 from docmill.queue import Backend, Client, backend_from_url
 
 if TYPE_CHECKING:
@@ -37,6 +40,7 @@ class DocumentContext:
     backend: Backend
     client: Client
     owns_backend: bool = True
+    webhook_transport: httpx.AsyncBaseTransport | None = None  # tests route webhooks in-process
     _provider: Provider | None = None
     _provider_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -80,8 +84,8 @@ class DocumentContext:
         backend's token buckets, so every worker keeps to one set of rate limits."""
         async with self._provider_lock:
             if self._provider is None:
+                # Imported here: the SDKs behind the factory are not needed by the API process.
                 from docmill.llm.factory import build_provider
-                from docmill.llm.settings import LLMSettings
 
                 llm = self.settings.llm or LLMSettings.from_env({})
                 self._provider = build_provider(llm, rate_store=self.backend)

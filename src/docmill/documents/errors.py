@@ -11,6 +11,7 @@ The tree::
     │   ├── UploadTooLarge        more bytes than DOCUMENT_MAX_UPLOAD_MB allows
     │   └── EmptyUpload           no bytes at all
     ├── QueueUnavailable          the job queue could not take the next job for a document
+    ├── WebhookRejected           the callback URL answered a webhook with an error status
     └── InvalidSetting            an environment variable holds a value that cannot work
 
 Analysis failures are a separate tree (``docmill.documents.analysis.errors``): a document
@@ -104,3 +105,15 @@ class QueueUnavailable(DocumentError):
 
 class InvalidSetting(DocumentError):
     """An environment variable holds a value that cannot work; the message names it."""
+
+
+class WebhookRejected(DocumentError):
+    """The callback URL answered with an error status; the webhook job is retried."""
+
+    def __init__(self, document_id: int, url: str, status_code: int) -> None:
+        super().__init__(
+            f"The callback URL {url} answered {status_code} to the webhook of document {document_id}; "
+            "it is retried with backoff, check the receiver."
+        )
+        self.document_id = document_id
+        self.status_code = status_code

@@ -28,14 +28,12 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from docmill.documents.errors import InvalidSetting
+from docmill.llm.settings import LLMSettings
 from docmill.queue import mask_url
 from docmill.queue.connection import queue_url_from_env
-
-if TYPE_CHECKING:
-    from docmill.llm.settings import LLMSettings
 
 WEBHOOK_BACKOFF_S = (10, 60, 300)
 
@@ -70,8 +68,6 @@ class DocumentSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> DocumentSettings:
         """Read the settings from ``env`` (default: ``os.environ``); see the module docstring."""
-        from docmill.llm.settings import LLMSettings
-
         env = os.environ if env is None else env
         storage = Path(_get(env, "DOCMILL_STORAGE") or "storage")
         analysis_timeout_s = _number(env, "ANALYSIS_JOB_TIMEOUT", 300.0, minimum=1)

@@ -1,0 +1,90 @@
+"""Webhooks: a signed POST to the document's ``callback_url`` when it completes or fails.
+
+The body is JSON (``payload``); with ``DOCMILL_WEBHOOK_SECRET`` set, the header
+``X-Docmill-Signature: sha256=<hex>`` carries the HMAC-SHA256 of the exact body bytes
+under that secret, so the receiver can check the sender (compare in constant time).
+An answer outside 2xx, a timeout or a connection error fails the attempt; the job
+retries with backoff (``DocumentSettings.webhook_backoff_s``) and ends in the failed
+jobs after ``webhook_tries``, where an operator sees and retries it. Redirects are not
+followed: a signed body is not re-sent to a place the document owner did not name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from typing import Any
+
+import httpx
+from sqlalchemy.orm import undefer
+
+from docmill.documents.context import DocumentContext
+from docmill.documents.errors import WebhookRejected
+from docmill.documents.models import Document
+
+SIGNATURE_HEADER = "X-Docmill-Signature"
+
+
+def sign(body: bytes, secret: str) -> str:
+    """``sha256=<hex>``: the HMAC-SHA256 of ``body`` under ``secret``."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def verify(body: bytes, secret: str, signature: str) -> bool:
+    """True when ``signature`` is the one ``sign`` gives; constant-time."""
+    return hmac.compare_digest(sign(body, secret), signature)
+
+
+def payload(document: Document, event_status: str, *, sent_at: float | None = None) -> dict[str, Any]:
+    """What the receiver gets: the document's state and, once completed, the result."""
+    body: dict[str, Any] = {
+        "event": f"document.{event_status}",
+        "sent_at": round(time.time() if sent_at is None else sent_at, 3),
+        "document": {
+            "id": document.id,
+            "name": document.name,
+            "status": document.status,
+            "profile": document.options.get("profile"),
+            "cost_usd": document.cost_usd,
+            "error_reason": document.error_reason,
+            "completed_at": document.completed_at.isoformat() if document.completed_at else None,
+            "failed_at": document.failed_at.isoformat() if document.failed_at else None,
+        },
+    }
+    if document.status == "completed" and document.result is not None:
+        body["result"] = document.result
+    return body
+
+
+async def deliver(
+    ctx: DocumentContext,
+    document_id: int,
+    event_status: str,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> int | None:
+    """POST the webhook; returns the answer's status, None when there is nothing to send."""
+    document = await ctx.db.run(lambda s: s.get(Document, document_id, options=[undefer(Document.result)]))
+    if document is None or not document.options.get("callback_url"):
+        return None
+    url = str(document.options["callback_url"])
+    body = json.dumps(payload(document, event_status), ensure_ascii=False, separators=(",", ":")).encode()
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "docmill-webhook/1",
+        "X-Docmill-Event": f"document.{event_status}",
+        "X-Docmill-Document": str(document_id),
+    }
+    if ctx.settings.webhook_secret:
+        headers[SIGNATURE_HEADER] = sign(body, ctx.settings.webhook_secret)
+    async with httpx.AsyncClient(
+        timeout=ctx.settings.webhook_timeout_s,
+        transport=transport or ctx.webhook_transport,
+        follow_redirects=False,
+    ) as client:
+        answer = await client.post(url, content=body, headers=headers)
+    if not 200 <= answer.status_code < 300:
+        raise WebhookRejected(document_id, url, answer.status_code)
+    return answer.status_code
