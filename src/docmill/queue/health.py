@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 
@@ -54,3 +55,20 @@ class BackendHealth:
     def backoff_s(self) -> float:
         """How long to wait before the next try: 0.1 s doubling to 5 s."""
         return min(0.1 * 2.0 ** max(0, self.failures - 1), 5.0)
+
+
+def cancelling() -> bool:
+    """True when the current task was asked to cancel.
+
+    Some clients (redis-py among them) swallow a cancellation that arrives
+    mid-call, or answer it with a connection error; a background loop checks
+    this so that it still ends.
+    """
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+def reraise_if_cancelled(exc: BaseException) -> None:
+    """Re-raise a cancellation that a client library turned into an ordinary error."""
+    if cancelling():
+        raise asyncio.CancelledError() from exc

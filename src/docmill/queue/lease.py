@@ -13,6 +13,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 
 from docmill.queue.backend import Backend
+from docmill.queue.health import cancelling, reraise_if_cancelled
 from docmill.queue.job import Job
 
 
@@ -41,7 +42,7 @@ class LeaseRenewer:
 
     async def run(self) -> None:
         delay = self.interval_s
-        while True:
+        while not cancelling():
             await self._sleep(delay)
             # After a failed renewal try again sooner: the lease is a third closer to lapsing.
             delay = self.interval_s if await self.renew_once() else max(self.interval_s / 3, 0.05)
@@ -54,6 +55,7 @@ class LeaseRenewer:
         try:
             lost = await self.backend.extend(jobs, self.lease_s)
         except Exception as exc:  # any backend failure: report it, keep renewing
+            reraise_if_cancelled(exc)
             self._on_error(exc, "extend")
             return False
         self._on_ok()

@@ -27,7 +27,7 @@ from typing import Any
 
 from docmill.queue.backend import Backend, Completion
 from docmill.queue.events import EventLog
-from docmill.queue.health import BackendHealth
+from docmill.queue.health import BackendHealth, reraise_if_cancelled
 from docmill.queue.job import ErrorInfo, Job, Release
 from docmill.queue.options import EffectiveOptions, WorkerOptions, backoff_delay_s, resolve_options
 from docmill.queue.registry import Handler, Registry
@@ -138,14 +138,15 @@ class JobRunner:
             if self.log.info_enabled:
                 self.log.info("job.released", **fields(job, effective), delay_s=release.delay_s)
         except _SyncOverrun:
-            await self._after_exception(entry, effective, timeout_error(job, effective))
+            # Stop first (nothing new is reserved), then record the timeout; the process ends after.
+            self._on_sync_timeout()
             self.log.error(
                 "worker.job_timeout",
                 **fields(job, effective),
                 timeout_s=effective.timeout_s,
                 action="ending the process: a sync handler cannot be interrupted",
             )
-            self._on_sync_timeout()
+            await self._after_exception(entry, effective, timeout_error(job, effective))
         except Exception as exc:
             if timeout.expired():
                 error = timeout_error(job, effective)
@@ -209,6 +210,7 @@ class JobRunner:
                 held = await call()
                 break
             except Exception as exc:  # backend failure: the lease keeps the job safe meanwhile
+                reraise_if_cancelled(exc)
                 self.health.error(exc, "report")
                 delay = self.health.backoff_s()
                 if self.monotonic() + delay > deadline:

@@ -34,7 +34,7 @@ from typing import Any
 
 from docmill.queue.backend import Backend, Completion
 from docmill.queue.events import EventLog
-from docmill.queue.health import BackendHealth
+from docmill.queue.health import BackendHealth, cancelling, reraise_if_cancelled
 from docmill.queue.job import Job
 from docmill.queue.lease import LeaseRenewer
 from docmill.queue.options import WorkerOptions
@@ -149,11 +149,8 @@ class Worker:
             concurrency=self.options.concurrency,
             lease_s=self.options.lease_s,
         )
-        background = [
-            loop.create_task(renewer.run()),
-            loop.create_task(self._flusher()),
-            loop.create_task(self._housekeeping()),
-        ]
+        flusher = loop.create_task(self._flusher())
+        background = [loop.create_task(renewer.run()), loop.create_task(self._housekeeping())]
         try:
             reason = await self.daemon()
             self._stopping = True
@@ -165,6 +162,11 @@ class Worker:
             await asyncio.gather(*background, return_exceptions=True)
             for sig in signals:
                 loop.remove_signal_handler(sig)
+            # The flusher is not cancelled: a `complete` call cut off midway would lose its batch.
+            self._stopping = True
+            self._ack_event.set()
+            await asyncio.wait((flusher,), timeout=SETTLE_WAIT_S)
+            flusher.cancel()
             await self._close()
         self.log.info(
             "worker.stopped", reason=reason.name, exit_code=reason.exit_code, jobs_done=self.jobs_done
@@ -182,8 +184,9 @@ class Worker:
     def _wake(self) -> None:
         """Interrupt the loop's current wait (for a job, or for a free slot)."""
         self._slot_event.set()
-        if self._idle_task is not None:
+        if self._idle_task is not None and not self._idle_task.done():
             self._idle_task.cancel()
+            self._idle_task = None  # its outcome (maybe an error made of the cancellation) is moot
 
     # ================================================================== the loop
     async def daemon(self) -> WorkerStopReason:
@@ -201,6 +204,7 @@ class Worker:
             try:
                 reserved, next_at = await self._reserve(wanted)
             except Exception as exc:  # any backend failure: back off; BACKEND_LOST after the grace
+                reraise_if_cancelled(exc)
                 self.health.error(exc, "reserve")
                 await self.sleep(self.health.backoff_s())
                 continue
@@ -279,8 +283,9 @@ class Worker:
         try:
             await asyncio.wait((task,))  # not `await task`: a stop cancels the wait, not this loop
         finally:
+            interrupted = self._idle_task is None
             self._idle_task = None
-        if not task.cancelled() and (exc := task.exception()) is not None:
+        if not interrupted and not task.cancelled() and (exc := task.exception()) is not None:
             self.health.error(exc, "wait")
             await self.sleep(self.health.backoff_s())
 
@@ -345,7 +350,10 @@ class Worker:
             await self._ack_event.wait()
             await asyncio.sleep(0)  # let the jobs finishing in this loop iteration join the batch
             self._ack_event.clear()
-            if not await self._flush_acks():
+            flushed = await self._flush_acks()
+            if self._stopping and not self._running:
+                return  # `_close` makes the last attempts
+            if not flushed:
                 await self.sleep(self.health.backoff_s())
 
     async def _flush_acks(self) -> bool:
@@ -356,6 +364,7 @@ class Worker:
             ignored = await self.backend.complete(batch)
         except Exception as exc:  # keep the acks (their leases are still renewed) and try again
             self._acks[:0] = batch
+            reraise_if_cancelled(exc)
             self._ack_event.set()
             self.health.error(exc, "complete")
             return False
@@ -368,7 +377,7 @@ class Worker:
     async def _housekeeping(self) -> None:
         """Poll for a restart request every ``restart_poll_s`` and write a heartbeat every ``heartbeat_s``."""
         next_heartbeat = 0.0
-        while True:
+        while not cancelling():
             try:
                 requested_at = await self.backend.restart_requested_at()
                 if requested_at is not None and requested_at > self.started_at:
@@ -380,6 +389,7 @@ class Worker:
                         "worker", self.worker_id, self.heartbeat(), ttl_s=3 * self.heartbeat_s
                     )
             except Exception as exc:  # the loop notices a lasting outage; here we only report it
+                reraise_if_cancelled(exc)
                 self.health.error(exc, "housekeeping")
             await self.sleep(self.restart_poll_s)
 
