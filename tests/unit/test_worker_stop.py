@@ -10,7 +10,16 @@ from typing import Any
 
 import pytest
 
-from docmill.queue import Client, Dispatch, Job, JobOptions, JobState, Registry, WorkerOptions
+from docmill.queue import (
+    BackendUnavailable,
+    Client,
+    Dispatch,
+    Job,
+    JobOptions,
+    JobState,
+    Registry,
+    WorkerOptions,
+)
 from docmill.queue.backends.memory import MemoryBackend
 from docmill.queue.events import CapturedEventLog
 from docmill.queue.stop import WorkerStopReason
@@ -305,3 +314,26 @@ async def test_a_lost_lease_cancels_the_job_without_acknowledging_it() -> None:
     [lost] = events(worker, "job.lease_lost")
     assert lost["id"] == job_id
     assert events(worker, "job.requeued") == [] and events(worker, "job.done") == []
+
+
+class UnreachableBackend(MemoryBackend):
+    """Every reservation fails, as with Redis down."""
+
+    async def reserve(self, queue: str, *, worker_id: str, lease_s: float, limit: int = 1) -> Any:
+        raise BackendUnavailable("lost the connection to Redis at redis://x:6379/0")
+
+
+async def test_a_backend_unreachable_longer_than_the_grace_stops_with_backend_lost() -> None:
+    worker = Worker(
+        UnreachableBackend(),
+        Registry(),
+        WorkerOptions(sleep_s=0.05),
+        log=CapturedEventLog(),
+        backend_grace_s=0.5,
+    )
+    started = time.monotonic()
+    reason = await asyncio.wait_for(worker.run(), 10)
+    assert reason is WorkerStopReason.BACKEND_LOST and reason.exit_code == 14
+    assert 0.5 <= time.monotonic() - started < 3
+    errors = events(worker, "worker.backend_error")
+    assert len(errors) >= 3 and errors[0]["during"] == "reserve"
