@@ -45,8 +45,10 @@ class Profile:
     json_output = True
     map_output_tokens = 500  # expected answer of a map over one chunk of several
     final_output_tokens = 1000  # expected answer of the final call
-    map_max_tokens = 1500
-    final_max_tokens = 4000
+    # Kept small: the shared rate limiter reserves max_tokens of output per call, and a
+    # low API tier allows only a few thousand output tokens a minute.
+    map_max_tokens = 1024
+    final_max_tokens = 2048
 
     def system(self, options: DocumentOptions, source: Source) -> str:
         return (
