@@ -230,7 +230,14 @@ def test_a_worker_that_cannot_boot_exits_with_the_boot_failure_code(
     assert worker.events[-1]["reason"] == "BOOT_FAILURE"
 
 
-def test_an_unreachable_backend_at_start_is_a_boot_failure(workers: list[WorkerProcess]) -> None:
+def test_an_unreachable_backend_at_start_is_retried_then_reported_as_backend_lost(
+    workers: list[WorkerProcess], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An outage is not a boot failure: the worker retries for its grace (1 s here), then exits
+    # BACKEND_LOST so a supervisor keeps trying with backoff instead of marking the pool FATAL.
+    monkeypatch.setenv("DOCMILL_CONNECT_GRACE_S", "1")
     worker = start(workers, "redis://127.0.0.1:1/0")
-    assert worker.wait() == 3
-    assert worker.events[-1]["event"] == "worker.stopped" and worker.events[-1]["exit_code"] == 3
+    assert worker.wait() == 14
+    names = [e["event"] for e in worker.events]
+    assert names[0] == "worker.backend_unreachable" and names.count("worker.backend_unreachable") >= 2
+    assert worker.events[-1]["event"] == "worker.stopped" and worker.events[-1]["reason"] == "BACKEND_LOST"

@@ -115,6 +115,24 @@ def test_boot_failures_back_off_with_a_growing_delay_then_go_fatal() -> None:
     assert len(spawner.children) == 4
 
 
+def test_a_backend_outage_at_boot_backs_off_without_ever_going_fatal() -> None:
+    # Given workers that exit BACKEND_LOST (14) right after each spawn: Redis is down
+    clock, spawner = FakeClock(), FakeSpawner()
+    process = started(clock, spawner)
+    delays = []
+    for _ in range(POLICY.startretries + 3):
+        clock.advance(0.1)
+        spawner.children[-1].code = 14
+        exit_ = process.poll(clock.now, POLICY)
+        # Then each exit is a backoff, never FATAL, however long the outage lasts
+        assert exit_ is not None and exit_.state is S.BACKOFF
+        delays.append(exit_.delay_s)
+        clock.advance(exit_.delay_s)
+        process.spawn(spawner, Command(("work",)), clock, 0, POLICY)
+    assert delays == [1.0, 2.0, 4.0, 5.0, 5.0, 5.0]
+    assert process.boot_failures == 0
+
+
 def test_backoff_delay_is_capped() -> None:
     clock, spawner = FakeClock(), FakeSpawner()
     policy = RestartPolicy(startsecs=1.0, startretries=10, backoff_s=1.0, backoff_max_s=3.0)

@@ -29,6 +29,7 @@ from docmill.queue.worker import Worker
 def make_worker(backend: MemoryBackend, registry: Registry, **options: Any) -> Worker:
     settings: dict[str, Any] = {"sleep_s": 0.05, "stop_grace_s": 1.0, **options}
     seams: dict[str, Any] = {k: settings.pop(k) for k in ("rss_mb", "worker_id") if k in settings}
+    seams.setdefault("rss_mb", lambda: 40.0)  # the test process's own size must not trip the limit
     return Worker(
         backend,
         registry,
@@ -330,6 +331,7 @@ async def test_a_backend_unreachable_longer_than_the_grace_stops_with_backend_lo
         WorkerOptions(sleep_s=0.05),
         log=CapturedEventLog(),
         backend_grace_s=0.5,
+        rss_mb=lambda: 40.0,
     )
     started = time.monotonic()
     reason = await asyncio.wait_for(worker.run(), 10)

@@ -10,6 +10,7 @@ from docmill.queue.backend import (
 )
 from docmill.queue.backends import backend_from_url, mask_url
 from docmill.queue.client import Client, Dispatch
+from docmill.queue.connection import queue_url_from_env
 from docmill.queue.errors import (
     BackendError,
     BackendUnavailable,
@@ -21,6 +22,7 @@ from docmill.queue.errors import (
     SerializationError,
     UnknownHandler,
 )
+from docmill.queue.events import CapturedEventLog, EventLog
 from docmill.queue.job import ErrorInfo, Job, JobState, Release
 from docmill.queue.options import (
     EffectiveOptions,
@@ -30,18 +32,22 @@ from docmill.queue.options import (
     resolve_options,
 )
 from docmill.queue.registry import Handler, Registry, load_registry
+from docmill.queue.stop import WorkerStopReason
+from docmill.queue.worker import Worker
 
 __all__ = [
     "Backend",
     "BackendError",
     "BackendSettings",
     "BackendUnavailable",
+    "CapturedEventLog",
     "Client",
     "Completion",
     "ConfigurationError",
     "Dispatch",
     "EffectiveOptions",
     "ErrorInfo",
+    "EventLog",
     "Handler",
     "Job",
     "JobNotFound",
@@ -58,9 +64,12 @@ __all__ = [
     "Reservation",
     "SerializationError",
     "UnknownHandler",
+    "Worker",
     "WorkerOptions",
+    "WorkerStopReason",
     "backend_from_url",
     "load_registry",
     "mask_url",
+    "queue_url_from_env",
     "resolve_options",
 ]

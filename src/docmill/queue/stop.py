@@ -22,7 +22,7 @@ class WorkerStopReason(Enum):
     MEMORY = "memory"  # resident memory above --memory
     JOB_TIMEOUT = "job_timeout"  # a sync handler overran its timeout; only ending the process stops it
     BACKEND_LOST = "backend_lost"  # the backend stayed unreachable longer than the grace
-    BOOT_FAILURE = "boot_failure"  # bad --app, bad options, unknown or unreachable backend
+    BOOT_FAILURE = "boot_failure"  # bad --app, bad options, unknown backend or malformed URL
 
     @property
     def exit_code(self) -> int:

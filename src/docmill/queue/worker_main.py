@@ -5,8 +5,10 @@ signals from a supervisor still reach the worker), so a running worker never
 carries the CLI's Typer and Rich. Only argparse and the engine are imported.
 
 Exit codes are ``WorkerStopReason.exit_code``; anything that keeps the worker
-from starting (bad option, bad ``--app``, unknown or unreachable backend) is
-``BOOT_FAILURE`` so a supervisor stops restarting it. The process always ends
+from starting as configured (bad option, bad ``--app``, unknown backend, malformed
+URL) is ``BOOT_FAILURE`` so a supervisor stops restarting it. An unreachable
+backend is an outage, not a configuration error: the worker retries for
+``DOCMILL_CONNECT_GRACE_S`` (30 s) and then exits ``BACKEND_LOST``. The process always ends
 with ``os._exit`` after flushing its output: a sync handler stuck in a thread
 must not keep a stopped worker alive.
 """
@@ -18,6 +20,7 @@ import asyncio
 import contextlib
 import os
 import sys
+import time
 from collections.abc import Sequence
 from typing import NoReturn
 
@@ -32,6 +35,8 @@ from docmill.queue.stop import WorkerStopReason
 from docmill.queue.worker import Worker
 
 DEFAULTS = WorkerOptions()
+# How long a starting worker keeps trying an unreachable backend before it exits BACKEND_LOST.
+CONNECT_GRACE_S = float(os.environ.get("DOCMILL_CONNECT_GRACE_S", "30"))
 
 
 class BadOption(Exception):
@@ -132,12 +137,44 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 async def _work(backend: Backend, registry: Registry, options: WorkerOptions, log: EventLog, url: str) -> int:
     try:
-        await backend.connect()
-    except Exception as exc:  # unreachable at start: a boot failure, not a crash loop
+        connected = await _connect(backend, log, mask_url(url))
+    except ConfigurationError as exc:  # e.g. a malformed URL: no retry can fix it
         return _boot_failure(log, exc, connection=mask_url(url))
+    if not connected:
+        reason = WorkerStopReason.BACKEND_LOST
+        log.error("worker.stopped", reason=reason.name, exit_code=reason.exit_code)
+        return reason.exit_code
     worker = Worker(backend, registry, options, log=log, handle_signals=True)
     reason = await worker.run()
     return reason.exit_code
+
+
+async def _connect(backend: Backend, log: EventLog, connection: str) -> bool:
+    """Connect, retrying with backoff for ``CONNECT_GRACE_S``: an outage is not a boot failure.
+
+    A backend that stays unreachable ends the worker with ``BACKEND_LOST`` (the supervisor
+    keeps retrying with backoff); a ``ConfigurationError`` is raised at once.
+    """
+    deadline = time.monotonic() + CONNECT_GRACE_S
+    delay_s = 0.5
+    while True:
+        try:
+            await backend.connect()
+            return True
+        except ConfigurationError:
+            raise
+        except Exception as exc:
+            left = deadline - time.monotonic()
+            log.warning(
+                "worker.backend_unreachable",
+                connection=connection,
+                error=f"{type(exc).__name__}: {exc}",
+                retry_in_s=round(min(delay_s, max(left, 0.0)), 1),
+            )
+            if left <= 0:
+                return False
+            await asyncio.sleep(min(delay_s, left))
+            delay_s = min(delay_s * 2, 10.0)
 
 
 def _boot_failure(log: EventLog, exc: BaseException, **extra: str) -> int:

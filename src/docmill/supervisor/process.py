@@ -27,6 +27,7 @@ from typing import Any, Protocol
 from docmill.supervisor.states import ALIVE, ProcessState, transition
 
 EXIT_BOOT_FAILURE = 3
+EXIT_BACKEND_LOST = 14  # the queue backend stayed unreachable: an outage, never a reason for FATAL
 RECYCLE_CODES = frozenset({0, 12, 13})  # asked for a fresh process: restart without delay
 EXIT_NAMES = {0: "stopped", 3: "boot_failure", 12: "memory", 13: "job_timeout", 14: "backend_lost"}
 
@@ -197,6 +198,12 @@ class Process:
             # The worker says it can never boot as configured: retrying is pointless.
             self._move(ProcessState.FATAL)
             self.fatal_reason = "boot_failure (exit 3)"
+        elif code == EXIT_BACKEND_LOST:
+            # Redis (or the database file) is down: the worker already retried for its grace.
+            # Keep retrying with a growing delay for as long as it lasts; FATAL would need a
+            # person to bring the pool back after an outage that fixes itself.
+            self.crashes += 1
+            self._backoff(now, backoff_s * 2 ** (self.crashes - 1), backoff_max_s)
         elif self.state is ProcessState.STARTING and code not in RECYCLE_CODES:
             # Died before startsecs: a boot failure. Retry with a growing delay, up to startretries.
             self.boot_failures += 1
