@@ -17,9 +17,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from docmill.documents import context as context_module
 from docmill.documents import jobs
 from docmill.documents.analyzing import analyze_document
-from docmill.documents.context import DocumentContext, use_context
+from docmill.documents.context import DocumentContext, current_context, use_context
 from docmill.documents.models import ChunkResult, Document, DocumentEvent
 from docmill.documents.processing import OFFLINE_PROCESSOR, process_document
 from docmill.documents.settings import DocumentSettings
@@ -388,3 +389,26 @@ async def test_a_retry_after_a_crash_mid_document_pays_for_no_chunk_twice(
             )
         )
     )
+
+
+# ---------------------------------------------------------------------- the process's context
+def test_handlers_build_one_context_from_the_environment_and_close_it_with_the_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOCMILL_STORAGE", str(tmp_path / "storage"))
+    monkeypatch.setenv("DOCMILL_QUEUE_URL", "memory://")
+    monkeypatch.setenv("DOCMILL_LLM_PROVIDER", "extractive")
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    use_context(None)
+
+    async def two_jobs() -> tuple[DocumentContext, DocumentContext]:
+        first, second = await asyncio.gather(current_context(), current_context())
+        await first.service.upload(b"built lazily", "lazy.txt")
+        return first, second
+
+    first, second = asyncio.run(two_jobs())
+
+    assert first is second
+    assert first.settings.database_url == f"sqlite:///{tmp_path / 'storage' / 'docmill.db'}"
+    assert (tmp_path / "storage" / "docmill.db").is_file()
+    assert context_module._building == {} == context_module._keepers  # closed when asyncio.run ended

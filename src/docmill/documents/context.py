@@ -116,6 +116,7 @@ async def open_context(env: Mapping[str, str] | None = None) -> AsyncIterator[Do
 # ---------------------------------------------------------------------- the process's context
 _override: DocumentContext | None = None
 _building: dict[tuple[int, int], asyncio.Task[DocumentContext]] = {}
+_keepers: dict[tuple[int, int], asyncio.Task[None]] = {}  # the loop holds tasks weakly; these must live
 
 
 def use_context(context: DocumentContext | None) -> None:
@@ -133,6 +134,7 @@ async def current_context() -> DocumentContext:
     task = _building.get(key)
     if task is None:
         _building.clear()  # anything else belongs to a forked parent or an earlier loop
+        _keepers.clear()
         task = loop.create_task(_build(key))
         _building[key] = task
     try:
@@ -145,7 +147,7 @@ async def current_context() -> DocumentContext:
 
 async def _build(key: tuple[int, int]) -> DocumentContext:
     context = await DocumentContext.create()
-    asyncio.get_running_loop().create_task(_close_on_shutdown(context, key))
+    _keepers[key] = asyncio.get_running_loop().create_task(_close_on_shutdown(context, key))
     return context
 
 
@@ -155,4 +157,5 @@ async def _close_on_shutdown(context: DocumentContext, key: tuple[int, int]) -> 
         await asyncio.Event().wait()
     finally:
         _building.pop(key, None)
+        _keepers.pop(key, None)
         await context.aclose()

@@ -27,7 +27,6 @@ import asyncio
 import builtins
 import mimetypes
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,52 +42,14 @@ from docmill.documents.options import DocumentOptions
 from docmill.documents.settings import DocumentSettings
 from docmill.documents.status import RETRYABLE, TERMINAL, Status, change_status
 from docmill.documents.storage import FileStore, Upload, display_name
+from docmill.documents.views import Page, Progress
 from docmill.queue import Client
+
+__all__ = ["MAX_PAGE", "DocumentService", "Page", "Progress", "resume_stage"]
 
 MAX_PAGE = 500
 _ANALYSIS_STAGES = frozenset({Status.UPLOADED, Status.ANALYZING, Status.ANALYZED})
 _PROCESSING_STAGES = frozenset({Status.QUEUED, Status.PROCESSING})
-
-
-@dataclass(frozen=True)
-class Page:
-    """One page of a listing, newest documents first."""
-
-    items: list[Document]
-    total: int
-    offset: int
-    limit: int
-
-
-@dataclass(frozen=True)
-class Progress:
-    """How far processing is: model calls done of the calls planned, and the money spent."""
-
-    document_id: int
-    status: str
-    done: int
-    total: int
-    cost_usd: float
-    estimated_cost_usd: float | None
-    eta_s: float | None
-
-    @property
-    def fraction(self) -> float:
-        if self.status == Status.COMPLETED:
-            return 1.0
-        return self.done / self.total if self.total else 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "document_id": self.document_id,
-            "status": self.status,
-            "done": self.done,
-            "total": self.total,
-            "fraction": self.fraction,
-            "cost_usd": self.cost_usd,
-            "estimated_cost_usd": self.estimated_cost_usd,
-            "eta_s": self.eta_s,
-        }
 
 
 class DocumentService:
