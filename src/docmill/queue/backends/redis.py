@@ -48,6 +48,7 @@ R = TypeVar("R")
 
 SCRIPTS = (
     "enqueue",
+    "notify",
     "rate_take",
     "reserve",
     "extend",
@@ -65,6 +66,7 @@ CHUNK = 1000  # jobs per script call: bounds script run time and Lua's unpack()
 RECLAIM_WAKE_S = 0.05  # wake this long after a lease lapses, so reserve sees it as lapsed
 NOTIFY_TOKENS = 16  # wake-up tokens kept per queue: enough to wake that many waiters
 NOTIFY_TTL_S = 600
+REGISTER_EVERY_S = 60.0
 JOB_FIELDS = ("s", "st", "a", "x", "av", "ra", "r", "lu", "fa", "rt", "e")
 
 
@@ -155,6 +157,7 @@ class RedisBackend(Backend):
         self._prefix = settings.prefix
         self._sources = _load_sources()
         self._shas: dict[str, str] = {}
+        self._registered: dict[str, float] = {}  # queue -> when this process last added it
         self._redis: aioredis.Redis | None = None
         self._blocking: aioredis.Redis | None = None
 
@@ -255,10 +258,21 @@ class RedisBackend(Backend):
         pipe.execute_command("EVALSHA", self._shas[script], 1, self._base(queue), *args)
 
     def _notify(self, pipe: Any, queue: str, tokens: int = 1) -> None:
-        key = self._notify_key(queue)
-        pipe.rpush(key, *["1"] * max(1, min(tokens, NOTIFY_TOKENS)))
-        pipe.ltrim(key, -NOTIFY_TOKENS, -1)
-        pipe.expire(key, NOTIFY_TTL_S)
+        count = max(1, min(tokens, NOTIFY_TOKENS))
+        args = (count, NOTIFY_TOKENS, NOTIFY_TTL_S * 1000)
+        pipe.execute_command("EVALSHA", self._shas["notify"], 1, self._notify_key(queue), *args)
+
+    def _register_queues(self, pipe: Any, queues: Iterable[str]) -> None:
+        """Add queue names to the known-queues set, at most once a minute per name and process.
+
+        Dispatch is the hot path; the set only changes when a new queue appears. The minute's
+        refresh puts names back after a Redis restart that lost the set.
+        """
+        now = time.monotonic()
+        stale = [q for q in queues if now - self._registered.get(q, -REGISTER_EVERY_S) >= REGISTER_EVERY_S]
+        if stale:
+            pipe.sadd(self._queues_key, *stale)
+            self._registered.update(dict.fromkeys(stale, now))
 
     async def _known_queues(self) -> list[str]:
         return sorted(await self._cmd("SMEMBERS", self._queues_key))
@@ -283,7 +297,7 @@ class RedisBackend(Backend):
                 ]
                 specs = [job.spec_json() for job in chunk]
                 self._evalsha(pipe, "enqueue", queue, *head, _dumps(meta), *specs)
-            pipe.sadd(self._queues_key, *by_queue)
+            self._register_queues(pipe, by_queue)
             for queue, indexes in by_queue.items():
                 self._notify(pipe, queue, len(indexes))
 

@@ -39,9 +39,11 @@ Global (plain commands from Python, never from a script):
 
   P:queues             SET   every queue name dispatched to or paused    permanent
   P:restart            STRING epoch seconds of the last restart request   permanent
-  P:{notify}:Q         LIST  wake-up tokens for wait(); all queues share the tag
-                             {notify}, so one BLPOP can watch several. Bounded by
-                             LTRIM; stale tokens only cause a spurious wake-up. TTL
+  P:{notify}:Q         LIST  wake-up tokens for wait(), pushed by notify.lua (the one
+                             script whose KEYS[1] is not a queue's base); all queues
+                             share the tag {notify}, so one BLPOP can watch several.
+                             Bounded by LTRIM; stale tokens only cause a spurious
+                             wake-up.                                               TTL
   P:hb:<kind>          ZSET  member -> expiry (client clock), index only       TTL
   P:hb:<kind>:<member> STRING heartbeat JSON; its TTL is the truth             TTL
   P:flag:<name>        STRING flag JSON (set_flag/get_flag)                 permanent
