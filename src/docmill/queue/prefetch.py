@@ -18,7 +18,8 @@ from collections import deque
 
 from docmill.queue.job import Job
 
-SHORT_JOB_S = 0.05  # reserve ahead only while the average job runs shorter than this
+SHORT_JOB_S = 0.25  # reserve ahead only while the average job runs shorter than this; a buffered
+# job then waits at most about one such job for its slot
 
 
 class Prefetch:
