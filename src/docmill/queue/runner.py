@@ -81,16 +81,24 @@ class JobRunner:
         self.monotonic = monotonic
         self.sleep = sleep
         self._pool: ThreadPoolExecutor | None = None
+        self._effective: dict[tuple[Any, ...], EffectiveOptions] = {}
 
     def effective(self, job: Job) -> EffectiveOptions:
-        return resolve_options(
-            tries=job.tries,
-            max_exceptions=job.max_exceptions,
-            timeout_s=job.timeout_s,
-            backoff_s=job.backoff_s,
-            queue=self.options.queue_config.get(job.queue),
-            worker=self.options,
-        )
+        # Jobs of one kind share their options: resolve each combination once per worker.
+        key = (job.queue, job.tries, job.max_exceptions, job.timeout_s, job.backoff_s)
+        effective = self._effective.get(key)
+        if effective is None:
+            effective = resolve_options(
+                tries=job.tries,
+                max_exceptions=job.max_exceptions,
+                timeout_s=job.timeout_s,
+                backoff_s=job.backoff_s,
+                queue=self.options.queue_config.get(job.queue),
+                worker=self.options,
+            )
+            if len(self._effective) < 1024:
+                self._effective[key] = effective
+        return effective
 
     async def process(self, entry: Running) -> None:
         """Run the job (unless it has no attempts left) and report the outcome."""
