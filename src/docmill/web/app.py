@@ -1,0 +1,75 @@
+"""The web app factory: ``create_app(settings)`` builds the FastAPI application.
+
+Its lifespan opens the per-process dependencies (the documents database, migrated;
+the queue backend; the service over them) and closes them on shutdown. Everything a
+request needs sits on ``app.state``; there are no module globals, so two apps (two
+tests) never share a connection:
+
+    app.state.settings   DocumentSettings
+    app.state.auth       AuthPolicy (tokens, development exemption)
+    app.state.context    DocumentContext (database, files, queue backend and client)
+    app.state.service    DocumentService: the only thing the routes call
+    app.state.sse_poll_s how often an event stream looks for new status changes
+
+Run it with ``docmill serve``, or ``uvicorn --factory docmill.web.app:create_app``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+import docmill
+from docmill.documents.context import DocumentContext
+from docmill.documents.settings import DocumentSettings
+from docmill.web.auth import AuthPolicy, development_mode
+from docmill.web.errors import install_error_handlers
+from docmill.web.routers import documents, health
+
+SSE_POLL_S = 0.5
+
+DESCRIPTION = """\
+Upload documents, follow them through analysis, estimate, approval and processing,
+and fetch their results.
+
+Every route but `/api/health` needs `Authorization: Bearer <token>` with a token from
+the server's `DOCMILL_API_TOKENS`. Errors are JSON: `{"error": {"type": ..., "message": ...}}`.
+"""
+
+
+def create_app(settings: DocumentSettings | None = None, *, development: bool | None = None) -> FastAPI:
+    """The API over ``settings`` (default: from the environment).
+
+    ``development`` (default: ``DOCMILL_ENV=development``) lets requests from loopback
+    through when no token is configured; see ``auth.py``.
+    """
+    settings = settings or DocumentSettings.from_env()
+    development = development_mode() if development is None else development
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        context = await DocumentContext.create(settings)
+        app.state.context = context
+        app.state.service = context.service
+        try:
+            yield
+        finally:
+            await context.aclose()
+
+    app = FastAPI(
+        title="docmill",
+        version=docmill.__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.auth = AuthPolicy.build(settings.api_tokens, development=development)
+    app.state.sse_poll_s = SSE_POLL_S
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(documents.router)
+    return app

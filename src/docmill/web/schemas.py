@@ -1,0 +1,230 @@
+"""The JSON the HTTP API speaks, as pydantic models: the response schemas of ``/docs``.
+
+Documents come from the service as ``Document`` rows; ``DocumentDetail.build`` and
+``DocumentItem.build`` turn them into these models, so the shape of the API is written
+down here once and not scattered over the routes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from docmill.documents.models import Document, DocumentEvent
+from docmill.documents.service import Page
+from docmill.documents.status import Status
+
+
+class ErrorDetail(BaseModel):
+    type: str = Field(description="A stable, machine-readable name: not_found, invalid_transition, ...")
+    message: str = Field(description="One sentence: what happened and what to do.")
+    document_id: int | None = Field(default=None, description="The document the error is about, if any.")
+
+
+class ErrorBody(BaseModel):
+    """Every error the API answers with."""
+
+    error: ErrorDetail
+
+
+class ProgressOut(BaseModel):
+    done: int = Field(description="Model calls finished.")
+    total: int = Field(description="Model calls planned (0 before the estimate).")
+    fraction: float = Field(ge=0, le=1)
+
+
+class Counts(BaseModel):
+    pages: int | None = None
+    words: int = 0
+    characters: int = 0
+    sections: int = 0
+    tables: int = 0
+
+
+class AnalysisSummary(BaseModel):
+    """What analysis found, without the section tree and chunk list."""
+
+    kind: str = Field(description="The detected format: pdf, docx, html, markdown, text, ...")
+    title: str | None = None
+    language: str | None = Field(default=None, description="ISO 639-1 code, or 'und'.")
+    language_confidence: float | None = None
+    counts: Counts
+    chunks: int = Field(description="Chunks the document was cut into for the model.")
+    chunk_tokens: int | None = Field(default=None, description="Target tokens per chunk.")
+    warnings: list[str] = Field(default_factory=list)
+
+    @classmethod
+    def build(cls, analysis: dict[str, Any]) -> AnalysisSummary:
+        language = analysis.get("language") or {}
+        return cls(
+            kind=str(analysis.get("kind", "unknown")),
+            title=analysis.get("title"),
+            language=language.get("code"),
+            language_confidence=language.get("confidence"),
+            counts=Counts(**(analysis.get("counts") or {})),
+            chunks=len(analysis.get("chunks") or ()),
+            chunk_tokens=analysis.get("chunk_tokens"),
+            warnings=list(analysis.get("warnings") or ()),
+        )
+
+
+class CallCounts(BaseModel):
+    map: int = 0
+    reduce: int = 0
+    total: int = 0
+
+
+class Estimate(BaseModel):
+    """What processing will take, as estimated after analysis (further keys may appear)."""
+
+    model_config = ConfigDict(extra="allow", protected_namespaces=())
+
+    provider: str | None = None
+    offline: bool | None = None
+    model: str | None = None
+    profile: str | None = None
+    chunks: int | None = None
+    calls: CallCounts | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost_usd: float | None = Field(default=None, description="Estimated cost at list prices.")
+    cost_usd_cached: float | None = None
+    cost_usd_batch: float | None = None
+    price_known: bool | None = None
+    eta_s: float | None = Field(default=None, description="Seconds until done, queue wait included.")
+
+
+class DocumentItem(BaseModel):
+    """A document in a listing."""
+
+    id: int
+    name: str = Field(description="The uploaded file's name, cleaned: never a path.")
+    content_type: str
+    size_bytes: int
+    status: Status
+    profile: str
+    cost_usd: float = Field(description="Money spent on model calls so far.")
+    estimated_cost_usd: float | None = None
+    progress: ProgressOut
+    error: str | None = Field(default=None, description="Why the document failed.")
+    uploaded_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def build(cls, document: Document) -> DocumentItem:
+        return cls(**_item_fields(document))
+
+
+class DocumentDetail(DocumentItem):
+    """Everything about one document except its result."""
+
+    sha256: str
+    options: dict[str, Any] = Field(description="The upload options (profile, model, callback_url, ...).")
+    analysis: AnalysisSummary | None = None
+    estimate: Estimate | None = None
+    eta_s: float | None = None
+    analyzed_at: datetime | None = None
+    estimated_at: datetime | None = None
+    approved_at: datetime | None = None
+    processing_started_at: datetime | None = None
+    completed_at: datetime | None = None
+    failed_at: datetime | None = None
+    cancelled_at: datetime | None = None
+
+    @classmethod
+    def build(cls, document: Document) -> DocumentDetail:
+        return cls(
+            **_item_fields(document),
+            sha256=document.sha256,
+            options=document.options,
+            analysis=AnalysisSummary.build(document.analysis) if document.analysis else None,
+            estimate=Estimate.model_validate(document.estimate) if document.estimate else None,
+            eta_s=(document.estimate or {}).get("eta_s"),
+            analyzed_at=document.analyzed_at,
+            estimated_at=document.estimated_at,
+            approved_at=document.approved_at,
+            processing_started_at=document.processing_started_at,
+            completed_at=document.completed_at,
+            failed_at=document.failed_at,
+            cancelled_at=document.cancelled_at,
+        )
+
+
+class DocumentPage(BaseModel):
+    """One page of documents, newest first."""
+
+    items: list[DocumentItem]
+    total: int = Field(description="Documents matching the filter, on every page.")
+    offset: int
+    limit: int
+
+    @classmethod
+    def build(cls, page: Page) -> DocumentPage:
+        return cls(
+            items=[DocumentItem.build(d) for d in page.items],
+            total=page.total,
+            offset=page.offset,
+            limit=page.limit,
+        )
+
+
+class DocumentEventOut(BaseModel):
+    """One status change; ``id`` is the cursor a reconnecting stream sends as Last-Event-ID."""
+
+    id: int
+    document_id: int
+    at: datetime
+    from_status: Status | None
+    to_status: Status
+    message: str
+
+    @classmethod
+    def build(cls, event: DocumentEvent) -> DocumentEventOut:
+        return cls(
+            id=event.id,
+            document_id=event.document_id,
+            at=event.at,
+            from_status=Status(event.from_status) if event.from_status else None,
+            to_status=Status(event.to_status),
+            message=event.message,
+        )
+
+
+class ResultOut(BaseModel):
+    document_id: int
+    result: dict[str, Any] = Field(description="The profile's result: a summary, extracted fields, ...")
+
+
+class ComponentHealth(BaseModel):
+    ok: bool
+    error: str | None = Field(default=None, description="The kind of failure, when not ok.")
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok", "unavailable"]
+    database: ComponentHealth
+    queue: ComponentHealth
+
+
+def _item_fields(document: Document) -> dict[str, Any]:
+    """The listing fields; progress is counted as ``DocumentService.progress`` counts it."""
+    estimate = document.estimate or {}
+    total = document.progress_total or int((estimate.get("calls") or {}).get("total", 0))
+    done = document.progress_done
+    fraction = 1.0 if document.status == Status.COMPLETED else (min(1.0, done / total) if total else 0.0)
+    return {
+        "id": document.id,
+        "name": document.name,
+        "content_type": document.content_type,
+        "size_bytes": document.size_bytes,
+        "status": Status(document.status),
+        "profile": str((document.options or {}).get("profile", "summary")),
+        "cost_usd": document.cost_usd,
+        "estimated_cost_usd": estimate.get("cost_usd"),
+        "progress": ProgressOut(done=done, total=total, fraction=fraction),
+        "error": document.error_reason,
+        "uploaded_at": document.uploaded_at,
+        "updated_at": document.updated_at,
+    }
