@@ -67,7 +67,7 @@ def test_demo_completes_all_jobs_but_one_and_shows_the_failure(tmp_path: Path) -
     env = {k: v for k, v in os.environ.items() if k not in {"DOCMILL_QUEUE_URL", "PYTHONDONTWRITEBYTECODE"}}
     env.update(COLUMNS="120", NO_COLOR="1", TERM="dumb")
     result = subprocess.run(
-        [DOCMILL, "demo"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=90
+        [DOCMILL, "demo", "--engine"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=90
     )
     out = result.stdout
     assert result.returncode == 0, out + result.stderr + worker_logs(tmp_path)

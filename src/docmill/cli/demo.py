@@ -1,9 +1,14 @@
 """`docmill demo`: the whole system on its embedded default, no server needed.
 
-It dispatches a few hundred stand-in jobs (``docmill.demo_jobs``) to a fresh
-SQLite queue in ``./storage/demo-queue.db``, starts real worker processes
-(``docmill queue work --stop-when-empty``, laid out like the seed's pools),
-shows their progress, and prints what happened per queue.
+``docmill demo`` runs the document pipeline (``docmill.demo``): a real supervisor with
+the seed's pools, the sample documents uploaded, analysed, estimated and processed,
+their progress live, then the results.
+
+``docmill demo --engine`` shows the queue engine alone: it dispatches a few hundred
+stand-in jobs (``docmill.demo_jobs``) to a fresh SQLite queue in
+``./storage/demo-queue.db``, starts real worker processes (``docmill queue work
+--stop-when-empty``, laid out like the seed's pools), shows their progress, and prints
+what happened per queue.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from typing import IO, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
@@ -46,17 +52,81 @@ BOOT_FAILURE = WorkerStopReason.BOOT_FAILURE.exit_code
 def register(app: typer.Typer) -> None:
     @app.command("demo")
     def demo(
-        jobs: Annotated[int, typer.Option(min=3, max=5000, help="How many jobs to dispatch.")] = 300,
-        concurrency: Annotated[int, typer.Option(min=1, max=100, help="Jobs at once per worker.")] = 8,
+        engine: Annotated[
+            bool, typer.Option("--engine", help="Show the queue engine alone with stand-in jobs.")
+        ] = False,
+        examples: Annotated[
+            Path | None,
+            typer.Option(
+                "--examples",
+                metavar="DIR",
+                help="Documents to process (default: the bundled samples).",
+                show_default=False,
+            ),
+        ] = None,
+        jobs: Annotated[
+            int, typer.Option(min=3, max=5000, help="--engine: how many jobs to dispatch.")
+        ] = 300,
+        concurrency: Annotated[
+            int, typer.Option(min=1, max=100, help="--engine: jobs at once per worker.")
+        ] = 8,
     ) -> None:
-        """Dispatch demo jobs to a fresh SQLite queue, run real workers on them, and report."""
+        """Run the document pipeline on the sample documents with a real supervisor, and report."""
         console = stdout()
+        if not engine:
+            _document_demo(console, examples)
+            return
         _reset_storage()
         try:
             report = asyncio.run(_run(console, jobs, concurrency))
         except _DemoError as exc:
             fail(str(exc), 2)
         _print_report(console, report)
+
+
+def _document_demo(console: Console, examples: Path | None) -> None:
+    # Imported here: the documents domain pulls in SQLAlchemy, which --engine does not need.
+    from docmill.demo import DemoError, DemoLayout, find_examples, run_demo
+    from docmill.demo.render import StageLog, print_report, progress_table
+    from docmill.demo.run import DemoProgress
+
+    folder = find_examples(examples)
+    if folder is None:
+        where = str(examples) if examples else "the installed package or the source checkout"
+        fail(f"no sample documents found in {where}; give a folder of documents with --examples DIR", 2)
+    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    layout = DemoLayout()
+    env = layout.environment(os.environ)
+    started = time.monotonic()
+    provider = env["DOCMILL_LLM_PROVIDER"]
+    if provider == "anthropic":
+        processor = "Claude (CLAUDE_API_KEY is set)"
+    elif provider == "extractive":
+        processor = "the offline extractive processor (set CLAUDE_API_KEY to use Claude)"
+    else:
+        processor = f"{provider} (DOCMILL_LLM_PROVIDER)"
+    console.print(
+        f"Processing {len(files)} documents from {folder} with docmill supervise "
+        f"(pools default x2, document-analysis x1, document-processing x2) on SQLite in "
+        f"{layout.root.as_posix()}/; model: {processor}.",
+        soft_wrap=True,
+    )
+    stage_log = StageLog()
+    with Live(console=console, transient=True, auto_refresh=False) as live:
+
+        def show(progress: DemoProgress) -> None:
+            elapsed = time.monotonic() - started
+            if console.is_terminal:
+                live.update(progress_table(progress, elapsed), refresh=True)
+            else:
+                for line in stage_log.lines(progress, elapsed):
+                    console.print(line)
+
+        try:
+            report = asyncio.run(run_demo(layout, files, env, on_progress=show))
+        except DemoError as exc:
+            fail(str(exc), 2)
+    print_report(console, report)
 
 
 class _DemoError(Exception):
