@@ -276,11 +276,6 @@ def test_a_worker_that_crashes_at_every_boot_goes_fatal_after_startretries(
 # ----------------------------------------------------------------------------- stopping
 
 
-@pytest.mark.xfail(
-    reason="the worker cancels its ack flusher at shutdown and can drop the batch it is sending, "
-    "so jobs that finished during the drain stay reserved and run again after their lease",
-    strict=False,
-)
 def test_sigterm_to_the_master_with_jobs_in_flight_loses_none(
     cluster_for: Callable[[str], Cluster], sqlite_url: str
 ) -> None:
