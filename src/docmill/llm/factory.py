@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from docmill.llm.errors import AuthenticationFailed
 from docmill.llm.models import resolve_model
-from docmill.llm.providers.anthropic import AnthropicProvider
-from docmill.llm.providers.extractive import ExtractiveProvider
-from docmill.llm.providers.openai_compat import OpenAICompatProvider
 from docmill.llm.ratelimit import RateStore, SharedRateLimiter
 from docmill.llm.settings import LLMSettings
 from docmill.llm.types import Provider
@@ -21,8 +18,12 @@ def build_provider(settings: LLMSettings, *, rate_store: RateStore | None = None
     local servers usually have no limits to keep. Raises ``AuthenticationFailed`` when
     Anthropic is chosen explicitly without a key, ``ValueError`` for OpenAI without a URL.
     """
+    # Providers are imported when chosen: the anthropic SDK alone takes seconds to import,
+    # and every CLI command that reads the settings would pay for it.
     chosen = settings.resolved_provider()
     if chosen == "anthropic":
+        from docmill.llm.providers.anthropic import AnthropicProvider
+
         if not settings.anthropic_api_key:
             raise AuthenticationFailed(
                 "No Claude API key is set; set CLAUDE_API_KEY (or choose provider extractive)."
@@ -49,6 +50,8 @@ def build_provider(settings: LLMSettings, *, rate_store: RateStore | None = None
             if rate_store is not None and limited
             else None
         )
+        from docmill.llm.providers.openai_compat import OpenAICompatProvider
+
         return OpenAICompatProvider(
             base_url=settings.openai_base_url,
             prices=settings.prices,
@@ -57,4 +60,6 @@ def build_provider(settings: LLMSettings, *, rate_store: RateStore | None = None
             timeout_s=settings.request_timeout_s,
             limiter=limiter,
         )
+    from docmill.llm.providers.extractive import ExtractiveProvider
+
     return ExtractiveProvider()
