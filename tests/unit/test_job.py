@@ -165,3 +165,12 @@ def test_release_is_control_flow_that_except_exception_cannot_swallow() -> None:
 def test_only_completed_and_failed_are_terminal() -> None:
     assert JobState.terminal() == TERMINAL == {JobState.COMPLETED, JobState.FAILED}
     assert {JobState.PENDING, JobState.DELAYED} == WAITING
+
+
+def test_the_encoded_spec_is_reused_but_never_carried_to_a_changed_copy() -> None:
+    job = Job.build("h", [1], {"k": "v"})
+    first = job.spec_json()
+    assert job.spec_json() is first  # encoded once: dispatch validates, the backend stores
+    changed = job.copy(args=[2])
+    assert json.loads(changed.spec_json())["args"] == [2]
+    assert json.loads(job.spec_json())["args"] == [1]

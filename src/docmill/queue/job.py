@@ -110,6 +110,9 @@ class Job:
     finished_at: float | None = None
     runtime_s: float | None = None
     error: ErrorInfo | None = None  # the last failure (exception, timeout, lost lease)
+    # The spec's JSON, encoded once (dispatch validates it, the backend stores it). Not an
+    # init field, so ``copy``/``replace`` never carry it over to a job whose spec changed.
+    _spec_json: str | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def build(
@@ -163,8 +166,11 @@ class Job:
         }
 
     def spec_json(self) -> str:
+        if self._spec_json is not None:
+            return self._spec_json
         try:
-            return json.dumps(self.spec(), separators=(",", ":"), allow_nan=False)
+            self._spec_json = json.dumps(self.spec(), separators=(",", ":"), allow_nan=False)
+            return self._spec_json
         except (TypeError, ValueError) as exc:
             raise SerializationError(
                 f"arguments of job {self.name!r} cannot be stored as JSON: {exc}"
