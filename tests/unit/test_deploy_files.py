@@ -53,7 +53,15 @@ PENDING_COMMANDS = {"serve": "docmill serve (the API) is not in the CLI yet"}
 DEFAULT_STOP_WAIT_S = next(f.default for f in dataclasses.fields(PoolConfig) if f.name == "stop_wait_s")
 # Every stop timeout must let running jobs have stop_wait_s and the master its kill margin.
 LEAST_STOP_S = float(DEFAULT_STOP_WAIT_S) + KILL_MARGIN_S  # type: ignore[arg-type]
-SECRETS = ("REDIS_PASSWORD", "POSTGRES_PASSWORD", "CLAUDE_API_KEY", "SUPERVISOR_PASSWORD")
+SECRETS = (
+    "REDIS_PASSWORD",
+    "POSTGRES_PASSWORD",
+    "CLAUDE_API_KEY",
+    "OPENAI_API_KEY",
+    "DOCMILL_API_TOKENS",
+    "DOCMILL_WEBHOOK_SECRET",
+    "SUPERVISOR_PASSWORD",
+)
 
 
 # ----------------------------------------------------------------------------- YAML
@@ -199,14 +207,16 @@ def test_the_supervisor_service_stops_gracefully_and_reports_health_by_queue_sta
     assert seconds(supervisor["stop_grace_period"]) >= LEAST_STOP_S
 
 
-def test_the_api_is_published_on_loopback_only(compose: dict[str, Any]) -> None:
-    assert all(port.startswith("127.0.0.1:") for port in compose["services"]["api"]["ports"])
+def test_the_api_is_published_on_loopback_only_and_needs_tokens(compose: dict[str, Any]) -> None:
+    api = compose["services"]["api"]
+    assert all(port.startswith("127.0.0.1:") for port in api["ports"])
+    assert api["environment"]["DOCMILL_API_TOKENS"].startswith("${DOCMILL_API_TOKENS:?")
 
 
 def test_compose_secrets_are_required_and_never_defaulted() -> None:
     text = COMPOSE.read_text()
     references = re.findall(r"\$\{([A-Z0-9_]+)([^}]*)\}", text)
-    assert {name for name, _ in references} >= {"REDIS_PASSWORD", "POSTGRES_PASSWORD"}
+    assert {name for name, _ in references} >= {"REDIS_PASSWORD", "POSTGRES_PASSWORD", "DOCMILL_API_TOKENS"}
     for name, rest in references:
         assert rest.startswith(":?"), f"${{{name}{rest}}} must be required with :? and have no default"
 
@@ -566,6 +576,8 @@ def test_the_env_example_names_every_variable_compose_and_docmill_read() -> None
         "CLAUDE_DEFAULT_MODEL",
     }
     ours = {"DOCMILL_QUEUE_URL", "DOCMILL_APP", "DOCMILL_CONFIG", "REDIS_PASSWORD", "REDIS_DB"}
+    ours |= {"DOCMILL_STORAGE", "DATABASE_URL", "DOCMILL_API_TOKENS", "DOCMILL_WEBHOOK_SECRET"}
+    ours |= {"DOCMILL_LLM_PROVIDER", "OPENAI_BASE_URL", "OPENAI_API_KEY", "OPENAI_MODEL"}
     ui = set(re.findall(r"%\(ENV_([A-Z_]+)\)s", SUPERVISORD.read_text()))
     missing = (from_compose | seed | ours | ui) - names
     assert not missing, f".env.example does not name: {sorted(missing)}"
@@ -576,3 +588,12 @@ def test_the_env_example_loads_as_a_configuration() -> None:
     config = load_config(None, env={**values, "DOCMILL_CONFIG": str(EXAMPLE_TOML)})
     assert config.connection == "redis://127.0.0.1:6379/0"
     assert config.pools["document-analysis"].tries == 3
+
+
+def test_the_documents_settings_accept_the_env_example_as_compose_passes_it() -> None:
+    from docmill.documents.settings import DocumentSettings
+
+    # env_file hands every line over, the empty ones as empty strings.
+    settings = DocumentSettings.from_env({**env_example(), "DOCMILL_API_TOKENS": "t0ken-for-the-test"})
+    assert settings.processing_timeout_s == 1800
+    assert settings.api_tokens == ("t0ken-for-the-test",)
