@@ -3,10 +3,11 @@
 ``run_demo`` goes phase by phase:
 
 1. fresh storage (``DemoLayout.reset``) and the pools file;
-2. the documents context over it (the database is created and migrated here, once,
-   before any worker could race to do it);
-3. ``docmill supervise`` as a child process with the seed's pools and the pipeline's
-   handlers (``docmill.documents.jobs:registry``);
+2. ``docmill supervise`` as a child process with the seed's pools and the pipeline's
+   handlers (``docmill.documents.jobs:registry``), first, as its workers take seconds
+   to boot;
+3. the documents context (the database is created and migrated here, once: no worker
+   opens it before the first upload, so none races to migrate it);
 4. every sample uploaded through ``DocumentService.upload`` with ``auto_approve``;
 5. the documents polled until each has ended, ``on_progress`` called on every poll;
 6. the supervisor stopped gracefully (SIGTERM; it lets its workers finish);
@@ -110,8 +111,6 @@ async def run_demo(
     settings = DocumentSettings.from_env(env)
     provider = settings.llm.resolved_provider() if settings.llm is not None else "extractive"
     report = DemoReport(layout=layout, provider=provider)
-    # The workers take seconds to boot: start them first. None can take a job (and so open
-    # the database) before the uploads below, which come after the database is migrated.
     supervisor = _Supervisor(layout, env)
     supervisor.start()
     try:
