@@ -232,6 +232,31 @@ def test_a_worker_killed_with_sigkill_is_restarted_and_its_job_completes(
     )
 
 
+def test_workers_stop_when_their_master_is_killed_with_sigkill(
+    cluster_for: Callable[[str], Cluster], sqlite_url: str
+) -> None:
+    # Given a master with two running workers
+    cluster = cluster_for(sqlite_url)
+    master = cluster.start("host-a", "[pools.default]\nprocesses = 2\n")
+    pids = wait_for(
+        lambda: len(cluster.running_pids(master)) == 2 and cluster.running_pids(master), 10, "2 workers"
+    )
+
+    # When the master dies without a chance to stop them (OOM killer, kill -9)
+    master.kill()
+    master.wait()
+
+    # Then the workers do not go on unsupervised: each gets SIGTERM and stops
+    def gone(pid: int) -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        return False
+
+    wait_for(lambda: all(gone(pid) for pid in pids), 15, "the orphaned workers to stop")
+
+
 def test_a_worker_that_cannot_load_its_app_makes_the_pool_fatal_without_looping(
     cluster_for: Callable[[str], Cluster], sqlite_url: str
 ) -> None:

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
 import os
+import signal
 import subprocess
+import sys
 import threading
 from collections import deque
 from typing import IO
@@ -12,6 +17,35 @@ from docmill.supervisor.logs import LogFiles, RotatingFile, child_line
 from docmill.supervisor.process import Command
 
 TAIL_LINES = 20
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _load_prctl() -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
+    """libc's prctl, looked up once in the master (never between fork and exec)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+_PRCTL = _load_prctl()
+
+
+def _follow_the_master(master_pid: int) -> None:
+    """Between fork and exec in a worker: SIGTERM it when the master dies, even by SIGKILL.
+
+    Workers run in their own session (so a Ctrl-C reaches the master only), which also puts
+    them out of reach of a process-group kill; without this link a master killed by the OOM
+    killer or ``kill -9`` would leave workers taking jobs with nobody supervising them.
+    SIGTERM lets them finish their jobs and stop as usual. The link survives the exec
+    into the worker.
+    """
+    if _PRCTL is not None:
+        _PRCTL(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != master_pid:  # the master died before the link was made
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 class PipedChild:
@@ -28,6 +62,7 @@ class PipedChild:
             # Own session: a Ctrl-C in the master's terminal reaches the master only, which then
             # stops the workers in order instead of all of them at once.
             start_new_session=True,
+            preexec_fn=functools.partial(_follow_the_master, os.getpid()),
         )
         self.name = name
         self.pool = pool
