@@ -25,7 +25,10 @@ AppOption = Annotated[
     typer.Option(
         "--app",
         metavar="MODULE:ATTR",
-        help="Handler registry the workers load (repeatable). Default: [supervisor] app, $DOCMILL_APP.",
+        help=(
+            "Handler registry the workers load (repeatable). "
+            "Default: the app key of the supervisor table in docmill.toml, then $DOCMILL_APP."
+        ),
         show_default=False,
     ),
 ]
