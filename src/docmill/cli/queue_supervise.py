@@ -27,9 +27,9 @@ from docmill.cli._common import (
     stdout,
     with_backend,
 )
-from docmill.cli.supervise import ConfigOption
+from docmill.cli.supervise import ConfigOption, effective_config
 from docmill.queue import Backend
-from docmill.supervisor import SupervisorConfig, SupervisorConfigError, load_config
+from docmill.supervisor import SupervisorConfig, SupervisorConfigError
 from docmill.supervisor.control import BackendControlStore, start_workers, stop_workers, workers_stopped
 from docmill.supervisor.logs import SUPERVISOR_LOG
 from docmill.supervisor.master import MASTER_KIND
@@ -51,7 +51,7 @@ STATE_STYLE = {
 
 def _config(config: str | None, connection: str | None = None) -> SupervisorConfig:
     try:
-        return load_config(config, connection=connection)
+        return effective_config(config, connection, ())
     except SupervisorConfigError as exc:
         fail(str(exc), EXIT_UNAVAILABLE)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated
 
 import typer
@@ -9,6 +10,9 @@ import typer
 from docmill.cli._common import EXIT_UNAVAILABLE, ConnectionOption, fail
 from docmill.supervisor import SupervisorConfig, SupervisorConfigError, load_config
 from docmill.supervisor.runner import supervise as run_master
+
+# The handlers a worker loads when no --app, DOCMILL_APP or [supervisor] app names others.
+DOCUMENT_PIPELINE_APP = "docmill.documents.jobs:registry"
 
 ConfigOption = Annotated[
     str | None,
@@ -26,12 +30,21 @@ AppOption = Annotated[
         "--app",
         metavar="MODULE:ATTR",
         help=(
-            "Handler registry the workers load (repeatable). "
-            "Default: the app key of the supervisor table in docmill.toml, then $DOCMILL_APP."
+            "Handler registry the workers load (repeatable). Default: $DOCMILL_APP, then the "
+            "app key of the supervisor table in docmill.toml, then the document pipeline."
         ),
         show_default=False,
     ),
 ]
+
+
+def effective_config(config: str | None, connection: str | None, apps: tuple[str, ...]) -> SupervisorConfig:
+    """The supervisor's configuration; with no handlers named anywhere, docmill's own pipeline."""
+    loaded = load_config(config, connection=connection, apps=apps)
+    if loaded.apps:
+        return loaded
+    sources = {**loaded.sources, "app": "default (docmill's document pipeline)"}
+    return dataclasses.replace(loaded, apps=(DOCUMENT_PIPELINE_APP,), sources=sources)
 
 
 def register(app: typer.Typer) -> None:
@@ -52,16 +65,10 @@ def register(app: typer.Typer) -> None:
         """
 
         def load() -> SupervisorConfig:
-            return load_config(config, connection=connection, apps=tuple(apps or ()))
+            return effective_config(config, connection, tuple(apps or ()))
 
         try:
             effective = load()
         except SupervisorConfigError as exc:
             fail(str(exc), EXIT_UNAVAILABLE)
-        if not effective.apps:
-            fail(
-                "the workers need handlers: give --app module:registry, set DOCMILL_APP, "
-                "or set app in [supervisor] of docmill.toml",
-                EXIT_UNAVAILABLE,
-            )
         raise typer.Exit(run_master(effective, reload=load, json_lines=json_logs, echo=not quiet))
