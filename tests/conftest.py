@@ -10,6 +10,7 @@ import os
 import socket
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -59,3 +60,31 @@ def redis_prefix() -> Iterator[str]:
 @pytest.fixture
 def redis_url(redis_prefix: str) -> str:
     return f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}?prefix={redis_prefix}"
+
+
+@pytest.fixture
+def postgres_database() -> Iterator[str]:
+    """A PostgreSQL database of its own for one test, dropped afterwards."""
+    from sqlalchemy import create_engine, make_url, text
+
+    admin_url = make_url(POSTGRES_URL)
+    require_service("PostgreSQL", admin_url.host or "127.0.0.1", admin_url.port or 5432)
+    name = f"docmill_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield admin_url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The documents database: an SQLite file, then a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'storage' / 'docmill.db'}"
+    url: str = request.getfixturevalue("postgres_database")
+    return url

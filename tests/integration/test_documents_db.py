@@ -10,17 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, inspect, select, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from conftest import POSTGRES_URL, require_service
 from docmill.documents.context import DocumentContext
 from docmill.documents.db import VERSION_TABLE, upgrade
 from docmill.documents.errors import (
@@ -36,31 +33,6 @@ from docmill.documents.settings import DocumentSettings
 from docmill.documents.status import Status, change_status
 from docmill.llm.settings import LLMSettings
 from docmill.queue import Backend, JobState, backend_from_url
-
-
-@pytest.fixture
-def postgres_database() -> Iterator[str]:
-    """A PostgreSQL database of its own for one test, dropped afterwards."""
-    admin_url = make_url(POSTGRES_URL)
-    require_service("PostgreSQL", admin_url.host or "127.0.0.1", admin_url.port or 5432)
-    name = f"docmill_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield admin_url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'storage' / 'docmill.db'}"
-    url: str = request.getfixturevalue("postgres_database")
-    return url
 
 
 @pytest.fixture

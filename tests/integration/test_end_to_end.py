@@ -20,7 +20,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,10 +28,7 @@ from typing import IO, Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
-from conftest import POSTGRES_URL, require_service
 from docmill.documents.settings import DocumentSettings
 from docmill.llm.pricing import PriceTable
 from docmill.llm.types import Usage
@@ -194,23 +190,6 @@ def api_key() -> str:
 def emulator(api_key: str) -> Iterator[AnthropicEmulator]:
     with AnthropicEmulator(EmulatorConfig(api_key=api_key)) as running:
         yield running
-
-
-@pytest.fixture
-def postgres_database() -> Iterator[str]:
-    """A PostgreSQL database of its own for one test, dropped afterwards."""
-    admin_url = make_url(POSTGRES_URL)
-    require_service("PostgreSQL", admin_url.host or "127.0.0.1", admin_url.port or 5432)
-    name = f"docmill_e2e_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield admin_url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @dataclass(frozen=True)
