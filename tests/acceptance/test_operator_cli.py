@@ -271,6 +271,16 @@ def test_flush_keeps_recent_failures_with_hours_and_deletes_all_without(queue_ur
     assert run_json("failed", url=queue_url)["total"] == 0
 
 
+def test_prune_failed_keeps_failures_younger_than_a_day_by_default(queue_url: str) -> None:
+    seed_failed(queue_url, "reports", 2)
+    assert run_json("prune-failed", url=queue_url) == {"deleted": 0, "queue": None, "hours": 24.0}
+    assert run_json("prune-failed", "--hours", "0", url=queue_url) == {
+        "deleted": 2,
+        "queue": None,
+        "hours": 0.0,
+    }
+
+
 # ------------------------------------------------------------------------------ queue control
 
 

@@ -247,6 +247,19 @@ def flush(
     stdout().print(f"Deleted {deleted} failed job{'s' if deleted != 1 else ''}{where}{age}.")
 
 
+@app.command("prune-failed")
+def prune_failed(
+    hours: Annotated[
+        float, typer.Option(min=0, help="Delete failed jobs older than this many hours.")
+    ] = 24.0,
+    queue: QueueFilterOption = None,
+    connection: ConnectionOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Delete failed jobs older than --hours (24 by default), as Laravel's queue:prune-failed."""
+    flush(hours=hours, queue=queue, connection=connection, as_json=as_json)
+
+
 # ------------------------------------------------------------------------------ queue control
 
 
