@@ -4,9 +4,8 @@
 workers (the masters stay up); ``docmill queue start`` clears it. The flag lives
 in the queue backend, the one thing all hosts share.
 
-The backend contract has no key/value facility yet, so ``BackendControlStore``
-uses ``set_flag``/``get_flag`` when the backend offers them and otherwise keeps
-the flag as a heartbeat of kind ``control`` that practically never expires.
+``BackendControlStore`` keeps it with the backend's ``set_flag``/``get_flag``;
+the ``ControlStore`` protocol lets the master's tests use a dictionary instead.
 """
 
 from __future__ import annotations
@@ -20,8 +19,6 @@ from typing import Any, Protocol
 from docmill.queue import Backend
 
 WORKERS_STOPPED = "workers-stopped"
-CONTROL_KIND = "control"
-_FOREVER_S = 10 * 365 * 86400.0
 
 
 class ControlStore(Protocol):
@@ -39,24 +36,10 @@ class BackendControlStore:
         self.backend = backend
 
     async def get_flag(self, name: str) -> dict[str, Any] | None:
-        native = getattr(self.backend, "get_flag", None)
-        if native is not None:
-            value: dict[str, Any] | None = await native(name)
-            return value
-        for data in await self.backend.heartbeats(CONTROL_KIND):
-            if data.get("flag") == name:
-                return dict(data)
-        return None
+        return await self.backend.get_flag(name)
 
     async def set_flag(self, name: str, data: Mapping[str, Any] | None) -> None:
-        native = getattr(self.backend, "set_flag", None)
-        if native is not None:
-            await native(name, data)
-            return
-        if data is None:
-            await self.backend.delete_heartbeat(CONTROL_KIND, name)
-        else:
-            await self.backend.put_heartbeat(CONTROL_KIND, name, {**data, "flag": name}, _FOREVER_S)
+        await self.backend.set_flag(name, data)
 
 
 async def stop_workers(store: ControlStore) -> dict[str, Any]:
