@@ -434,3 +434,18 @@ def test_status_without_any_master_is_inactive(
     cluster = cluster_for(sqlite_url)
     code, report = cluster.status()
     assert (code, report["state"], report["masters"]) == (2, "inactive", [])
+
+
+def test_status_local_reports_only_this_hosts_master(
+    cluster_for: Callable[[str], Cluster], sqlite_url: str
+) -> None:
+    # Given a running master on another host only (its heartbeat, as that host would write it)
+    cluster = cluster_for(sqlite_url)
+    beat = {"host": "elsewhere", "pid": 4242, "state": "running", "pools": [], "started": time.time()}
+    cluster.run(lambda backend: backend.put_heartbeat("master", "elsewhere:4242", beat, 60))
+
+    # Then the cluster is running, but this host, asked alone, has no master (a container's health check)
+    assert cluster.cli("status", "--json").returncode == 0
+    local = cluster.cli("status", "--local", "--json")
+    assert local.returncode == 2
+    assert json.loads(local.stdout)["masters"] == []

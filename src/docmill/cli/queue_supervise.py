@@ -6,6 +6,7 @@ stopped, 2 inactive (no master heartbeat) or the backend cannot be reached.
 
 from __future__ import annotations
 
+import socket
 import time
 from collections import deque
 from pathlib import Path
@@ -62,12 +63,27 @@ def _styled(state: str | None) -> Text:
 
 def register(app: typer.Typer) -> None:
     @app.command("status")
-    def status(connection: ConnectionOption = None, as_json: JsonOption = False) -> None:
+    def status(
+        connection: ConnectionOption = None,
+        as_json: JsonOption = False,
+        local: Annotated[
+            bool,
+            typer.Option(
+                "--local",
+                help="Only this host's master and workers; the exit code then says how this host is "
+                "(a container's health check).",
+            ),
+        ] = False,
+    ) -> None:
         """Masters and workers on every host, and queue sizes (exit 0 running, 1 paused/stopped, 2 none)."""
+        host = socket.gethostname()
 
         async def load(backend: Backend) -> dict[str, Any]:
             masters = await backend.heartbeats(MASTER_KIND)
             workers = await backend.heartbeats("worker")
+            if local:
+                masters = [m for m in masters if m.get("host") == host]
+                workers = [w for w in workers if w.get("host") == host]
             flag = await workers_stopped(BackendControlStore(backend))
             report = cluster_status(masters, workers, flag, time.time())
             queues = []
