@@ -201,7 +201,7 @@ def test_the_supervisor_service_stops_gracefully_and_reports_health_by_queue_sta
 ) -> None:
     supervisor = compose["services"]["supervisor"]
     assert supervisor["command"] == ["supervise"]
-    assert supervisor["healthcheck"]["test"] == ["CMD", "docmill", "queue", "status"]
+    assert supervisor["healthcheck"]["test"] == ["CMD", "docmill", "queue", "status", "--local"]
     assert supervisor["stop_signal"] == "SIGTERM"
     assert supervisor["init"] is True
     assert seconds(supervisor["stop_grace_period"]) >= LEAST_STOP_S
