@@ -9,6 +9,7 @@ found it out completes: a bad file never fails the worker or its job.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -412,3 +413,30 @@ def test_handlers_build_one_context_from_the_environment_and_close_it_with_the_l
     assert first.settings.database_url == f"sqlite:///{tmp_path / 'storage' / 'docmill.db'}"
     assert (tmp_path / "storage" / "docmill.db").is_file()
     assert context_module._building == {} == context_module._keepers  # closed when asyncio.run ended
+
+
+@pytest.mark.parametrize("llm", ["extractive"], indirect=True)
+async def test_a_processing_job_that_fails_for_good_fails_its_document_with_a_reason(
+    context: DocumentContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given processing that hits an unexpected error on every attempt (a bug, say)
+    async def broken(ctx: DocumentContext, document_id: int) -> None:
+        raise RuntimeError("unexpected")
+
+    monkeypatch.setattr(jobs, "process_document", broken)
+    # one try, so the test does not wait out the processing job's backoff
+    monkeypatch.setattr(context, "settings", dataclasses.replace(context.settings, processing_tries=1))
+    path = EXAMPLES[1]
+    document = await context.service.upload(path.read_bytes(), path.name, {})
+
+    # When the job has spent its tries
+    log = await work_until(context, all_settled(context, [document.id]))
+
+    # Then the document does not stay "processing": it failed, saying what to do next
+    [failed_job] = log.events("job.failed")
+    failed = await context.service.get(document.id)
+    assert failed.status == "failed"
+    assert failed.error_reason == (
+        "The processing stopped after an internal error (RuntimeError); retry the document, "
+        f"or see `docmill queue failed {failed_job['id']}`."
+    )

@@ -435,3 +435,48 @@ async def test_jobs_reserved_ahead_are_put_back_at_once_on_stop() -> None:
     for job_id in [blocker_id, *waiting]:
         job = await backend.get(job_id)
         assert job is not None and job.state is JobState.PENDING and job.attempts == 0
+
+
+async def test_a_failure_hook_runs_once_the_job_is_in_the_failed_store() -> None:
+    # Given a handler that always raises, with a hook that records what it is given
+    backend, registry = MemoryBackend(), Registry()
+    seen: list[tuple[str, str, JobState | None]] = []
+
+    @registry.handler(name="always_fails")
+    async def always_fails() -> None:
+        raise ValueError("bad input")
+
+    @registry.on_failed("always_fails")
+    async def record(job: Job, error: ErrorInfo) -> None:
+        stored = await backend.get(job.id)
+        seen.append((job.id, error.summary(), stored.state if stored else None))
+
+    job_id = await Client(backend, registry).dispatch("always_fails", options=JobOptions(tries=2))
+
+    # When a worker has run it out of tries
+    await make_worker(backend, registry, backoff_s=0).run()
+
+    # Then the hook ran once, after the job reached the failed store, with the last error
+    assert seen == [(job_id, "ValueError: bad input", JobState.FAILED)]
+
+
+async def test_a_failure_hook_that_raises_is_logged_and_the_job_stays_failed() -> None:
+    backend, registry = MemoryBackend(), Registry()
+
+    @registry.handler(name="fails")
+    async def fails() -> None:
+        raise RuntimeError("boom")
+
+    @registry.on_failed("fails")
+    def broken_hook(job: Job, error: ErrorInfo) -> None:
+        raise KeyError("the hook itself is broken")
+
+    job_id = await Client(backend, registry).dispatch("fails")
+    worker = make_worker(backend, registry)
+    await worker.run()
+
+    stored = await backend.get(job_id)
+    assert stored is not None and stored.state is JobState.FAILED
+    assert isinstance(worker.log, CapturedEventLog)
+    [event] = worker.log.events("job.failed_hook_error")
+    assert event["id"] == job_id and "the hook itself is broken" in event["error"]

@@ -18,9 +18,10 @@ from __future__ import annotations
 from docmill.documents.analyzing import analyze_document
 from docmill.documents.context import current_context
 from docmill.documents.dispatch import ANALYZE, PROCESS, WEBHOOK
+from docmill.documents.pipeline import fail_document
 from docmill.documents.processing import process_document
 from docmill.documents.webhook import deliver
-from docmill.queue import Registry
+from docmill.queue import ErrorInfo, Job, Registry
 
 registry = Registry()
 
@@ -41,3 +42,15 @@ async def process(document_id: int) -> None:
 async def webhook(document_id: int, status: str) -> None:
     """Announce a completed or failed document to its callback URL."""
     await deliver(await current_context(), int(document_id), str(status))
+
+
+@registry.on_failed(ANALYZE)
+@registry.on_failed(PROCESS)
+async def fail_the_document(job: Job, error: ErrorInfo) -> None:
+    """A stage whose job failed for good (a bug, a database away for too long, a worker that
+    kept dying) fails its document, instead of leaving it "analyzing" or "processing"."""
+    reason = (
+        f"The {'analysis' if job.name == ANALYZE else 'processing'} stopped after an internal error "
+        f"({error.type}); retry the document, or see `docmill queue failed {job.id}`."
+    )
+    await fail_document(await current_context(), int(job.args[0]), reason)

@@ -14,9 +14,14 @@ from dataclasses import dataclass, fields, replace
 from typing import Any, TypeVar, overload
 
 from docmill.queue.errors import ConfigurationError, UnknownHandler
+from docmill.queue.job import ErrorInfo, Job
 from docmill.queue.options import JobOptions
 
 F = TypeVar("F", bound=Callable[..., Any])
+H = TypeVar("H", bound=Callable[[Job, ErrorInfo], Any])
+
+
+FailureHook = Callable[[Job, ErrorInfo], Any]  # sync, or async returning an awaitable
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +30,9 @@ class Handler:
     func: Callable[..., Any]
     is_async: bool
     options: JobOptions
+    # Run once a job of this handler lands in the failed store (Laravel's ``failed()``), so the
+    # application can record the failure where its users look; see ``Registry.on_failed``.
+    on_failed: FailureHook | None = None
 
 
 class Registry:
@@ -56,15 +64,37 @@ class Registry:
         return register(func) if func is not None else register
 
     def register(
-        self, func: Callable[..., Any], *, name: str | None = None, options: JobOptions | None = None
+        self,
+        func: Callable[..., Any],
+        *,
+        name: str | None = None,
+        options: JobOptions | None = None,
+        on_failed: FailureHook | None = None,
     ) -> Handler:
         handler_name = name or f"{func.__module__}.{func.__qualname__}"
         existing = self._handlers.get(handler_name)
         if existing is not None and existing.func is not func:
             raise ConfigurationError(f"two different handlers are registered as {handler_name!r}")
-        handler = Handler(handler_name, func, inspect.iscoroutinefunction(func), options or JobOptions())
+        hook = on_failed or (existing.on_failed if existing is not None else None)
+        handler = Handler(
+            handler_name, func, inspect.iscoroutinefunction(func), options or JobOptions(), hook
+        )
         self._handlers[handler_name] = handler
         return handler
+
+    def on_failed(self, name: str) -> Callable[[H], H]:
+        """Decorate ``hook(job, error)`` to run after a job of handler ``name`` failed for good.
+
+        The hook runs in the worker once the job is in the failed store; an exception it
+        raises is logged and changes nothing about the job.
+        """
+
+        def attach(hook: H) -> H:
+            handler = self.get(name)
+            self._handlers[name] = replace(handler, on_failed=hook)
+            return hook
+
+        return attach
 
     def get(self, name: str) -> Handler:
         try:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 import time
 import traceback
 from collections.abc import Awaitable, Callable
@@ -206,11 +207,31 @@ class JobRunner:
         self.log.warning("job.retry", **fields(job, effective), delay_s=delay_s, error=error.summary())
 
     async def _fail(self, entry: Running, error: ErrorInfo, effective: EffectiveOptions | None) -> None:
-        await self._settle(entry, functools.partial(self.backend.fail, entry.job, error))
+        held = await self._settle(entry, functools.partial(self.backend.fail, entry.job, error))
         self.log.error("job.failed", **fields(entry.job, effective), error=error.summary())
+        if held:
+            await self._after_failure(entry.job, error)
 
-    async def _settle(self, entry: Running, call: Callable[[], Awaitable[bool]]) -> None:
-        """Report an outcome; on backend trouble try again while the backend grace lasts."""
+    async def _after_failure(self, job: Job, error: ErrorInfo) -> None:
+        """Run the handler's ``on_failed`` hook; whatever it does, the job stays failed."""
+        if job.name not in self.registry:
+            return
+        handler = self.registry.get(job.name)
+        if handler.on_failed is None:
+            return
+        try:
+            outcome = handler.on_failed(job, error)
+            if inspect.isawaitable(outcome):
+                await outcome
+        except Exception as exc:
+            self.log.error("job.failed_hook_error", **fields(job), error=repr(exc))
+
+    async def _settle(self, entry: Running, call: Callable[[], Awaitable[bool]]) -> bool:
+        """Report an outcome; on backend trouble try again while the backend grace lasts.
+
+        Returns whether the backend took it (False: the lease was lost, or the backend
+        stayed away and the lease will bring the job back).
+        """
         entry.phase = Phase.SETTLING
         deadline = self.monotonic() + self.health.grace_s
         while True:
@@ -223,12 +244,13 @@ class JobRunner:
                 delay = self.health.backoff_s()
                 if self.monotonic() + delay > deadline:
                     entry.phase = Phase.DONE  # give up; the lease brings the job back
-                    return
+                    return False
                 await self.sleep(delay)
         self.health.ok()
         entry.phase = Phase.DONE
         if not held:
             self.log.warning("job.lease_lost", **fields(entry.job), during="report")
+        return held
 
     def close(self) -> None:
         """Stop the thread pool without waiting: a stuck sync handler must not hold the exit."""

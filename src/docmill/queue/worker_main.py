@@ -116,7 +116,9 @@ def load_apps(specs: Sequence[str]) -> Registry:
     merged = Registry()
     for name in names:
         for handler in load_registry(name):
-            merged.register(handler.func, name=handler.name, options=handler.options)
+            merged.register(
+                handler.func, name=handler.name, options=handler.options, on_failed=handler.on_failed
+            )
     return merged
 
 
