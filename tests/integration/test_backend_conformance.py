@@ -375,6 +375,19 @@ async def test_fail_ignores_a_wrong_reservation_token(backend: Backend) -> None:
     assert await backend.failed_count() == 0
 
 
+async def test_fail_counts_the_last_exception_only_when_asked(backend: Backend) -> None:
+    first, second = make_job(), make_job()
+    await enqueue(backend, first)
+    await enqueue(backend, second)
+    reserved = await reserve_one(backend)
+    assert await backend.fail(reserved, BOOM, count_exception=True)
+    reserved = await reserve_one(backend)
+    assert await backend.fail(reserved, BOOM)
+
+    assert (await get(backend, first.id)).exceptions == 1
+    assert (await get(backend, second.id)).exceptions == 0
+
+
 async def test_reports_about_a_job_that_was_never_reserved_are_ignored(backend: Backend) -> None:
     job = make_job()
     await enqueue(backend, job)

@@ -126,6 +126,9 @@ async def test_precedence_job_over_queue_over_worker_decides_tries() -> None:
     # Then each ran as often as the most specific setting allows, and ended failed
     assert runs == {"job-says-3": 3, "queue-says-2": 2, "worker-says-1": 1}
     assert await backend.failed_count() == 3
+    # and every attempt's exception is counted, the last one included
+    failed = await backend.failed_page()
+    assert sorted((job.attempts, job.exceptions) for job in failed) == [(1, 1), (2, 2), (3, 3)]
 
 
 async def test_retries_follow_the_backoff_list_and_its_last_value_repeats() -> None:

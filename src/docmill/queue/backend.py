@@ -178,8 +178,11 @@ class Backend(abc.ABC):
         """
 
     @abc.abstractmethod
-    async def fail(self, job: Job, error: ErrorInfo) -> bool:
-        """Move a reserved job to the failed store with its error; False if the lease was lost."""
+    async def fail(self, job: Job, error: ErrorInfo, *, count_exception: bool = False) -> bool:
+        """Move a reserved job to the failed store with its error; False if the lease was lost.
+
+        ``count_exception`` adds one to ``exceptions`` (the last attempt raised or timed out).
+        """
 
     # ------------------------------------------------------------ failed store
     @abc.abstractmethod

@@ -190,7 +190,7 @@ class JobRunner:
         )
         past_deadline = job.retry_until is not None and self.clock() >= job.retry_until
         if out_of_exceptions or job.attempts >= effective.tries or past_deadline:
-            await self._fail(entry, error, effective)
+            await self._fail(entry, error, effective, count_exception=True)
             return
         delay_s = backoff_delay_s(effective.backoff_s, job.attempts)
         await self._settle(
@@ -206,8 +206,16 @@ class JobRunner:
         )
         self.log.warning("job.retry", **fields(job, effective), delay_s=delay_s, error=error.summary())
 
-    async def _fail(self, entry: Running, error: ErrorInfo, effective: EffectiveOptions | None) -> None:
-        held = await self._settle(entry, functools.partial(self.backend.fail, entry.job, error))
+    async def _fail(
+        self,
+        entry: Running,
+        error: ErrorInfo,
+        effective: EffectiveOptions | None,
+        *,
+        count_exception: bool = False,
+    ) -> None:
+        fail = functools.partial(self.backend.fail, entry.job, error, count_exception=count_exception)
+        held = await self._settle(entry, fail)
         self.log.error("job.failed", **fields(entry.job, effective), error=error.summary())
         if held:
             await self._after_failure(entry.job, error)

@@ -202,11 +202,12 @@ class MemoryBackend(Backend):
         self._wake(held.queue)
         return True
 
-    async def fail(self, job: Job, error: ErrorInfo) -> bool:
+    async def fail(self, job: Job, error: ErrorInfo, *, count_exception: bool = False) -> bool:
         held = self._held_reservation(job)
         if held is None:
             return False
         now = self.clock()
+        held.exceptions += int(count_exception)
         held.state = JobState.FAILED
         held.error = error
         held.finished_at = now

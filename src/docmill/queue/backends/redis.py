@@ -418,8 +418,9 @@ class RedisBackend(Backend):
         return bool((await self._pipeline(build))[0])
 
     @_guarded
-    async def fail(self, job: Job, error: ErrorInfo) -> bool:
-        args = (job.id, job.reservation or "", _error_json(error), _ms(self.settings.metrics_retention_s))
+    async def fail(self, job: Job, error: ErrorInfo, *, count_exception: bool = False) -> bool:
+        retention_ms = _ms(self.settings.metrics_retention_s)
+        args = (job.id, job.reservation or "", _error_json(error), retention_ms, int(count_exception))
         return bool(await self._eval("fail", job.queue, *args))
 
     # ------------------------------------------------------------ failed store

@@ -510,13 +510,26 @@ class SQLiteBackend(Backend):
             params["available_at"] = time.time() + params.pop("delay_s")
             return conn.execute(self._q["retry_later"], params).rowcount > 0
 
-    async def fail(self, job: Job, error: ErrorInfo) -> bool:
-        return await self._run(self._fail, job.id, job.reservation, error)
+    async def fail(self, job: Job, error: ErrorInfo, *, count_exception: bool = False) -> bool:
+        return await self._run(self._fail, job.id, job.reservation, error, count_exception)
 
-    def _fail(self, conn: sqlite3.Connection, job_id: str, reservation: str | None, error: ErrorInfo) -> bool:
+    def _fail(
+        self,
+        conn: sqlite3.Connection,
+        job_id: str,
+        reservation: str | None,
+        error: ErrorInfo,
+        count_exception: bool,
+    ) -> bool:
         with _immediate(conn):
             now = time.time()
-            params = {"id": job_id, "reservation": reservation, "now": now, "error": _error_json(error)}
+            params = {
+                "id": job_id,
+                "reservation": reservation,
+                "now": now,
+                "error": _error_json(error),
+                "counted": int(count_exception),
+            }
             rows = _rows(conn, self._q["fail"], params)
             if rows:
                 self._count(conn, rows[0][0], now, failed=1)

@@ -242,7 +242,7 @@ UPDATE jobs
 -- name: fail
 UPDATE jobs
    SET state = 'failed', reservation = NULL, reserved_by = NULL, lease_until = NULL,
-       finished_at = :now, error = :error
+       finished_at = :now, error = :error, exceptions = exceptions + :counted
  WHERE id = :id AND reservation = :reservation AND state = 'reserved'
 RETURNING queue;
 
