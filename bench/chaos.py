@@ -24,6 +24,7 @@ import time
 import uuid
 
 import redis
+from tally import print_tally, read_tally
 
 from docmill.queue import Client, Dispatch, JobOptions, backend_from_url
 
@@ -103,20 +104,13 @@ def main() -> int:
                 os.killpg(w.pid, signal.SIGKILL)
 
     _, failed = asyncio.run(remaining())
-    completed = rec.zcard(f"{ns}:end")
-    executions = int(rec.get(f"{ns}:exec") or 0)
-    lost = args.jobs - completed - failed
-    print()
-    print(f"dispatched  {args.jobs:>8,}")
-    print(f"completed   {completed:>8,}")
-    print(f"failed      {failed:>8,}")
-    print(f"lost        {lost:>8,}")
-    print(f"duplicates  {executions - completed:>8,}   (extra executions; at-least-once)")
+    tally = read_tally(rec, ns, args.jobs, failed)
+    print_tally(tally)
     print(f"kills       {kills:>8,}   (SIGKILL, one every {args.kill_every:g} s)")
     print(f"drained in  {drain_s:>8.1f} s with {args.workers} workers x {args.concurrency}")
     for key in rec.scan_iter(match=f"{ns}*", count=1000):
         rec.delete(key)
-    return 0 if lost == 0 else 1
+    return 0 if tally.lost == 0 else 1
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ from typing import Any
 
 import psutil
 import redis
+from tally import print_tally, read_tally
 
 from docmill.queue import Client, Dispatch, JobOptions, backend_from_url
 
@@ -201,17 +202,10 @@ def main() -> int:
                 os.killpg(master.pid, signal.SIGKILL)
 
     _, failed = asyncio.run(remaining())
-    completed = rec.zcard(f"{ns}:end")
-    executions = int(rec.get(f"{ns}:exec") or 0)
-    lost = args.jobs - completed - failed
+    tally = read_tally(rec, ns, args.jobs, failed)
     restarts = sum(p.get("restarts") or 0 for b in beats for pool in b["pools"] for p in pool["processes"])
     fatal = [pool["name"] for b in beats for pool in b["pools"] if pool["state"] == "fatal"]
-    print()
-    print(f"dispatched  {args.jobs:>8,}")
-    print(f"completed   {completed:>8,}")
-    print(f"failed      {failed:>8,}")
-    print(f"lost        {lost:>8,}")
-    print(f"duplicates  {executions - completed:>8,}   (extra executions; at-least-once)")
+    print_tally(tally)
     print(
         f"kills       {kills:>8,}   (SIGKILL to a worker every {args.kill_every:g} s for {args.chaos_s:g} s)"
     )
@@ -221,7 +215,7 @@ def main() -> int:
     for key in rec.scan_iter(match=f"{ns}*", count=1000):
         rec.delete(key)
     shutil.rmtree(root, ignore_errors=True)
-    return 0 if lost == 0 and not fatal else 1
+    return 0 if tally.lost == 0 and not fatal else 1
 
 
 if __name__ == "__main__":
