@@ -375,6 +375,25 @@ async def test_fail_ignores_a_wrong_reservation_token(backend: Backend) -> None:
     assert await backend.failed_count() == 0
 
 
+async def test_a_failed_unique_job_is_retried_even_while_another_job_holds_its_key(
+    backend: Backend,
+) -> None:
+    # Given a unique job that failed, and a second job that took the key since
+    first = make_job(unique_key="report-42")
+    await enqueue(backend, first)
+    assert await backend.fail(await reserve_one(backend), BOOM)
+    second = make_job(unique_key="report-42")
+    assert await enqueue(backend, second) == [second.id]
+
+    # When the operator retries the failed one
+    assert await backend.retry_failed([first.id]) == 1
+
+    # Then both wait to run, and the key still belongs to the second
+    assert (await get(backend, first.id)).state is JobState.PENDING
+    assert (await get(backend, second.id)).state is JobState.PENDING
+    assert await enqueue(backend, make_job(unique_key="report-42")) == [second.id]
+
+
 async def test_fail_counts_the_last_exception_only_when_asked(backend: Backend) -> None:
     first, second = make_job(), make_job()
     await enqueue(backend, first)

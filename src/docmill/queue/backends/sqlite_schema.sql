@@ -264,10 +264,18 @@ SELECT id FROM jobs
  LIMIT :limit;
 
 -- name: retry_failed
--- OR IGNORE: a job whose unique key is held again by a live job stays in the failed store.
+-- A job whose unique key is held again by a live job is retried all the same (the operator
+-- asked for it), without its key, so it never displaces the holder. OR IGNORE is the last
+-- guard: were two failed jobs of one key retried in one call, the second stays failed.
 UPDATE OR IGNORE jobs
    SET state = 'pending', attempts = 0, exceptions = 0, available_at = :now,
-       finished_at = NULL, runtime_s = NULL, reserved_at = NULL
+       finished_at = NULL, runtime_s = NULL, reserved_at = NULL,
+       unique_key = CASE
+           WHEN unique_key IS NOT NULL AND EXISTS (
+               SELECT 1 FROM jobs AS holder
+                WHERE holder.queue = jobs.queue AND holder.unique_key = jobs.unique_key
+                  AND holder.state IN ('pending', 'reserved') AND holder.id <> jobs.id)
+           THEN NULL ELSE unique_key END
  WHERE state = 'failed' AND id IN (SELECT value FROM json_each(:ids));
 
 -- name: forget_failed
