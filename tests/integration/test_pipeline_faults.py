@@ -200,7 +200,7 @@ def test_documents_complete_through_rate_limits_and_overload_without_spending_at
     released = new_events(pipeline.workers, before, "job.released", "documents.process")
     done = wait_events(pipeline.workers, before, "job.done", "documents.process", 3)
     assert released, pipeline.workers.tail()
-    assert sorted(e["attempt"] for e in done) == ["1/3"] * 3
+    assert sorted(e["attempt"] for e in done) == ["1/3"] * 3, pipeline.workers.tail()
     assert new_events(pipeline.workers, before, "job.retry") == []
     assert new_events(pipeline.workers, before, "job.failed") == []
 
