@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from conftest import wait_for
 from docmill.queue import Backend, Client, Dispatch, JobOptions, backend_from_url
 
 T = TypeVar("T")
@@ -184,16 +185,6 @@ def cluster_for(tmp_path: Path) -> Iterator[Callable[[str], Cluster]]:
     yield make
     for cluster in made:
         cluster.stop_all()
-
-
-def wait_for(condition: Callable[[], Any], timeout_s: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
 
 
 def reserved(cluster: Cluster, queue: str = "default") -> int:

@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 import psutil
 import pytest
 
+from conftest import wait_for
 from docmill.queue import Backend, Client, Dispatch, JobOptions, backend_from_url
 
 pytestmark = pytest.mark.redis
@@ -226,16 +227,6 @@ def supervisord(tmp_path: Path, short_dir: Path, redis_url: str) -> Iterator[Sup
     for member in family:
         if member.is_running():
             member.kill()
-
-
-def wait_for(condition: Callable[[], Any], timeout_s: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
 
 
 def dispatch(sv: Supervisord, count: int, seconds: float) -> list[int]:
