@@ -8,6 +8,7 @@ state and the worker's structured events.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from typing import Any
 
@@ -483,3 +484,85 @@ async def test_a_failure_hook_that_raises_is_logged_and_the_job_stays_failed() -
     assert isinstance(worker.log, CapturedEventLog)
     [event] = worker.log.events("job.failed_hook_error")
     assert event["id"] == job_id and "the hook itself is broken" in event["error"]
+
+
+async def _learn_jobs_are_short(client: Client, worker: Worker) -> None:
+    """Run a few quick jobs so the worker reserves ahead and its slots run buffered jobs back to back."""
+    await client.dispatch_many([Dispatch("quick")] * 4)
+    while worker.jobs_done < 4:
+        await asyncio.sleep(0.01)
+
+
+async def test_a_lost_lease_stops_only_that_job_when_a_slot_runs_buffered_jobs_back_to_back() -> None:
+    # Given one slot that has moved on from job to job within its task
+    backend, registry = MemoryBackend(), Registry()
+    ran: list[str] = []
+    victim_started = asyncio.Event()
+
+    @registry.handler(name="quick")
+    async def quick(tag: str = "") -> None:
+        ran.append(tag)
+
+    @registry.handler(name="victim")
+    async def victim() -> None:
+        victim_started.set()
+        await asyncio.sleep(30)
+
+    client = Client(backend, registry)
+    worker = make_worker(backend, registry, concurrency=1, stop_when_empty=False)
+    task = asyncio.create_task(worker.run())
+    await _learn_jobs_are_short(client, worker)
+    victim_id = (
+        await client.dispatch_many(
+            [Dispatch("quick", ("before",)), Dispatch("victim"), Dispatch("quick", ("after",))]
+        )
+    )[1]
+    await asyncio.wait_for(victim_started.wait(), 5)
+
+    # When the victim's lease is reported lost
+    worker._on_leases_lost([victim_id])
+
+    # Then the slot goes on with the next job, and the victim is neither acknowledged nor retried
+    for _ in range(500):
+        if "after" in ran:
+            break
+        await asyncio.sleep(0.01)
+    worker.request_stop()
+    assert await asyncio.wait_for(task, 5) is WorkerStopReason.INTERRUPTED
+    job = await backend.get(victim_id)
+    assert job is not None and job.state is JobState.RESERVED
+    assert worker.jobs_done == 6  # four quick ones to learn, "before" and "after"; not the victim
+    assert [e["id"] for e in events(worker, "job.lease_lost")] == [victim_id]
+
+
+async def test_handlers_that_never_await_still_let_the_loop_in_between_jobs() -> None:
+    # Given slots running many buffered jobs whose handlers return without ever awaiting
+    backend, registry = MemoryBackend(), Registry()
+    ticks = 0
+    seen: list[int] = []
+
+    @registry.handler(name="quick")
+    async def quick() -> None:
+        seen.append(ticks)
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0)
+            ticks += 1
+
+    client = Client(backend, registry)
+    worker = make_worker(backend, registry, concurrency=32, stop_when_empty=False)
+    ticking = asyncio.create_task(ticker())
+    task = asyncio.create_task(worker.run())
+    await _learn_jobs_are_short(client, worker)
+    await client.dispatch_many([Dispatch("quick")] * 200)
+    while worker.jobs_done < 204:
+        await asyncio.sleep(0.01)
+    worker.request_stop()
+    await asyncio.wait_for(task, 5)
+    ticking.cancel()
+
+    # Then other tasks ran at least once per buffer's worth of jobs (free slots + as many ahead)
+    longest = max(len(list(run)) for _, run in itertools.groupby(seen))
+    assert longest <= 2 * 32
