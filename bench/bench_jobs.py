@@ -78,3 +78,26 @@ async def chaos(i: int, max_sleep_s: float = 0.02) -> None:
     t0 = time.time()
     await asyncio.sleep(random.uniform(0, max_sleep_s))
     await _record(i, t0, time.time(), count=True)
+
+
+async def _without_queue(n: int, concurrency: int, sleep_s: float) -> None:
+    """The W2 bodies with no queue at all: ``concurrency`` plain tasks run ``n`` jobs back to back.
+
+    This is the best any engine can do with these bodies in one process: whatever
+    their recording and the loop's timers cost is in it, and nothing else.
+    """
+    ids = iter(range(n))
+
+    async def slot() -> None:
+        for i in ids:
+            await io(i, sleep_s)
+
+    await asyncio.gather(*(slot() for _ in range(concurrency)))
+
+
+if __name__ == "__main__":  # python bench_jobs.py without-queue N CONCURRENCY SLEEP_S
+    import sys
+
+    if sys.argv[1:2] != ["without-queue"]:
+        raise SystemExit("usage: bench_jobs.py without-queue N CONCURRENCY SLEEP_S")
+    asyncio.run(_without_queue(int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])))

@@ -6,6 +6,8 @@
 W1  no-op throughput: N no-op jobs bulk-dispatched (enqueue rate), then one worker started;
     jobs/s from worker spawn to last job done (boot included) and from first start (proc).
 W2  I/O-bound: 2,000 jobs each awaiting 50 ms, concurrency 100: ideal 1.0 s; ratio = proc / ideal.
+    Beside it, the same bodies run by 100 plain tasks with no queue (a fresh process): the
+    floor any engine can reach with them here, and the engine's overhead over that floor.
 W3  pickup latency: an idle worker, 200 single jobs 10 ms apart; p50/p95/p99 dispatch → start.
 
 Every execution is recorded by the handlers (bench/bench_jobs.py) in Redis db 12, so lost and
@@ -152,6 +154,16 @@ class Bench:
             "done": self.completeness("end", n),
         }
 
+    def without_queue(self, n: int, concurrency: int, sleep_s: float) -> float:
+        """The same bodies run by plain tasks in a fresh process, no queue: the floor for W2."""
+        for key in ("exec", "start", "end"):
+            self.rec.delete(f"{self.ns}:{key}")
+        argv = [sys.executable, "bench_jobs.py", "without-queue", str(n), str(concurrency), str(sleep_s)]
+        subprocess.run(argv, env=self.env, cwd=HERE, check=True)
+        starts = [s for _, s in self.rec.zrange(f"{self.ns}:start", 0, -1, withscores=True)]
+        ends = [s for _, s in self.rec.zrange(f"{self.ns}:end", 0, -1, withscores=True)]
+        return max(ends) - min(starts)
+
     def latency(self, n: int, interval_s: float) -> dict[str, Any]:
         proc = self.spawn(10)
         sampler = RssSampler(proc.pid)
@@ -213,6 +225,9 @@ def main() -> None:
                         ideal = args.n2 * 0.05 / 100
                         figures["ideal_s"] = ideal
                         figures["ratio_to_ideal"] = figures["proc_s"] / ideal
+                        no_queue_s = bench.without_queue(args.n2, 100, 0.05)
+                        figures["no_queue_ratio_to_ideal"] = no_queue_s / ideal
+                        figures["engine_overhead"] = figures["proc_s"] / no_queue_s
                     else:
                         figures = bench.latency(args.n3, 0.01)
                 finally:
