@@ -198,7 +198,7 @@ class RedisBackend(Backend):
                 f"queue URL {mask_url(self.url)} is not a valid Redis URL: {exc}"
             ) from exc
         try:
-            await command.execute_command("PING")  # type: ignore[no-untyped-call]
+            await command.execute_command("PING")
             await self._load_scripts(command)
         except rexc.RedisError as exc:
             await command.aclose()
