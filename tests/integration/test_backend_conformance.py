@@ -991,6 +991,85 @@ async def test_wait_returns_after_its_timeout_when_nothing_arrives(backend: Back
     assert 0.2 <= time.monotonic() - started < 2.0
 
 
+async def _wait_and_reserve(backend: Backend, queues: list[str], timeout_s: float) -> list[str]:
+    """The ids a worker gets from one idle wait: reserved with the wait, or by the reserve after it."""
+    reservation = await backend.wait_and_reserve(queues, timeout_s, worker_id="w1", lease_s=30.0, limit=5)
+    if reservation is None:  # this backend only waits: the worker reserves as usual
+        return await reserve_ids(backend, queues[0], limit=5)
+    return [job.id for job in reservation.jobs]
+
+
+async def test_wait_and_reserve_hands_over_a_job_dispatched_while_waiting(
+    backend_kind: str, backend: Backend, connect: Connect
+) -> None:
+    producer = await producer_for(backend_kind, backend, connect)
+    waiter = asyncio.create_task(_wait_and_reserve(backend, ["default", "other"], 10))
+    await asyncio.sleep(0.2)
+    assert not waiter.done()
+
+    job = make_job()
+    started = time.monotonic()
+    await enqueue(producer, job)
+
+    assert await asyncio.wait_for(waiter, timeout=3) == [job.id]
+    assert time.monotonic() - started < 1.5
+    reserved = await get(backend, job.id)
+    assert reserved.state is JobState.RESERVED and reserved.attempts == 1
+
+
+async def test_wait_and_reserve_takes_only_from_the_first_queue(backend: Backend) -> None:
+    # Strict priority stays the worker's: a job in a later queue wakes the wait but is not taken
+    job = make_job("other")
+    waiter = asyncio.create_task(
+        backend.wait_and_reserve(["default", "other"], 10, worker_id="w1", lease_s=30.0, limit=5)
+    )
+    await asyncio.sleep(0.1)
+    await enqueue(backend, job)
+    reservation = await asyncio.wait_for(waiter, timeout=3)
+    assert reservation is None or reservation.jobs == []
+    assert (await get(backend, job.id)).state is JobState.PENDING
+
+
+async def test_an_interrupt_ends_a_wait_at_once_and_one_made_before_it_is_not_lost(
+    backend_kind: str, backend: Backend, connect: Connect
+) -> None:
+    if not backend.interrupts_waits:  # the worker cancels such a backend's waits instead
+        with pytest.raises(NotImplementedError, match="cannot interrupt a wait"):
+            await backend.interrupt_wait("w1")
+        return
+    other = await producer_for(backend_kind, backend, connect)
+
+    # Given a worker waiting with nothing to do
+    waiter = asyncio.create_task(
+        backend.wait_and_reserve(["default"], 10, worker_id="w1", lease_s=30.0, limit=5)
+    )
+    await asyncio.sleep(0.2)
+    assert not waiter.done()
+
+    # When another connection interrupts it, the wait returns well before its timeout
+    started = time.monotonic()
+    await other.interrupt_wait("w1")
+    reservation = await asyncio.wait_for(waiter, timeout=3)
+    assert time.monotonic() - started < 1.5
+    assert reservation is not None and reservation.jobs == []
+
+    # And an interrupt that comes before the wait (a stop racing the worker going idle) ends the next wait
+    await other.interrupt_wait("w1")
+    started = time.monotonic()
+    await asyncio.wait_for(
+        backend.wait_and_reserve(["default"], 10, worker_id="w1", lease_s=30.0, limit=5), timeout=3
+    )
+    assert time.monotonic() - started < 1.5
+    # But not another worker's
+    quiet = asyncio.create_task(
+        backend.wait_and_reserve(["default"], 0.5, worker_id="w2", lease_s=30.0, limit=5)
+    )
+    await other.interrupt_wait("w1")
+    await asyncio.sleep(0.2)
+    assert not quiet.done()
+    await asyncio.wait_for(quiet, timeout=3)
+
+
 # ---------------------------------------------------------------- flags
 
 

@@ -125,6 +125,8 @@ async def exercise_every_operation(backend: Backend, other: Backend) -> None:
     await backend.find_by_tag("document:1")
     await backend.heartbeats("worker")
     await backend.wait(["default", "other"], timeout_s=0.01)
+    await backend.interrupt_wait("host:3")  # a wake-up token for a worker that never waits again
+    await backend.wait_and_reserve(["default"], 0.01, worker_id="host:4", lease_s=30.0, limit=1)
 
 
 # ---------------------------------------------------------------- hash slots

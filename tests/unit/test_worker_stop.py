@@ -20,6 +20,7 @@ from docmill.queue import (
     Registry,
     WorkerOptions,
 )
+from docmill.queue import worker as worker_module
 from docmill.queue.backends.memory import MemoryBackend
 from docmill.queue.events import CapturedEventLog
 from docmill.queue.stop import WorkerStopReason
@@ -339,3 +340,62 @@ async def test_a_backend_unreachable_longer_than_the_grace_stops_with_backend_lo
     assert 0.5 <= time.monotonic() - started < 3
     errors = events(worker, "worker.backend_error")
     assert len(errors) >= 3 and errors[0]["during"] == "reserve"
+
+
+class JobArrivesWithTheStop(MemoryBackend):
+    """A job is dispatched just as the stop interrupts the idle wait, so the wait reserves it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.arrived: list[str] = []
+
+    async def interrupt_wait(self, worker_id: str) -> None:
+        self.arrived += await Client(self).dispatch_many([Dispatch("noop")])
+        await super().interrupt_wait(worker_id)
+
+
+async def test_a_job_reserved_by_the_wait_a_stop_interrupts_is_put_back_at_once() -> None:
+    # Given an idle worker whose wait is interrupted (not cancelled) by a stop, and reserves a job as it ends
+    backend, registry = JobArrivesWithTheStop(), Registry()
+
+    @registry.handler(name="noop")
+    async def noop() -> None:
+        return None
+
+    worker = make_worker(backend, registry, stop_when_empty=False, sleep_s=30)
+    task = asyncio.create_task(worker.run())
+    await until(lambda: worker._idle_task is not None)
+
+    # When it stops
+    worker.request_stop()
+    assert await asyncio.wait_for(task, 5) is WorkerStopReason.INTERRUPTED
+
+    # Then the job it reserved on the way out is pending again, its attempt refunded, and never ran
+    [job_id] = backend.arrived
+    job = await backend.get(job_id)
+    assert job is not None and job.state is JobState.PENDING and job.attempts == 0
+    assert [e["id"] for e in events(worker, "job.requeued")] == [job_id]
+    assert events(worker, "job.started") == []
+
+
+class DeafToInterrupts(MemoryBackend):
+    """interrupt_wait never returns, as with a backend that stopped answering."""
+
+    async def interrupt_wait(self, worker_id: str) -> None:
+        await asyncio.Event().wait()
+
+
+async def test_a_wait_the_backend_cannot_interrupt_is_cancelled_after_a_while(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(worker_module, "INTERRUPT_WAIT_S", 0.2)
+    backend = DeafToInterrupts()
+    worker = make_worker(backend, Registry(), stop_when_empty=False, sleep_s=30)
+    task = asyncio.create_task(worker.run())
+    await until(lambda: worker._idle_task is not None)
+
+    started = time.monotonic()
+    worker.request_stop()
+
+    assert await asyncio.wait_for(task, 5) is WorkerStopReason.INTERRUPTED
+    assert time.monotonic() - started < 2.0  # not the 30 s of its idle wait

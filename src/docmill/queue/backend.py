@@ -150,6 +150,29 @@ class Backend(abc.ABC):
         ``timeout_s`` by ``Reservation.next_available_at`` instead.
         """
 
+    # Whether ``interrupt_wait`` works; without it a worker cancels its wait instead.
+    interrupts_waits: bool = False
+
+    async def wait_and_reserve(
+        self, queues: Sequence[str], timeout_s: float, *, worker_id: str, lease_s: float, limit: int
+    ) -> Reservation | None:
+        """``wait``, then reserve up to ``limit`` jobs from ``queues[0]`` as soon as it returns.
+
+        A backend that can do both in one round trip returns the reservation (maybe
+        empty); ``None`` means it only waited and the caller reserves as usual, which
+        is what this default does. Only the first queue: strict priority stays the
+        worker's business. A call that may reserve must not be cancelled (a
+        reservation made but never received is held by nobody until its lease
+        lapses): such a backend sets ``interrupts_waits`` and a worker stops the
+        call with ``interrupt_wait``.
+        """
+        await self.wait(queues, timeout_s)
+        return None
+
+    async def interrupt_wait(self, worker_id: str) -> None:
+        """Make ``worker_id``'s ``wait_and_reserve`` return soon, or its next one if none runs."""
+        raise NotImplementedError(f"{type(self).__name__} cannot interrupt a wait; cancel it instead")
+
     @abc.abstractmethod
     async def extend(self, jobs: Sequence[Job], lease_s: float) -> list[str]:
         """Renew the leases of reserved jobs; return the ids whose lease was already lost."""

@@ -33,7 +33,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from docmill.queue.backend import Backend, Completion
+from docmill.queue.backend import Backend, Completion, Reservation
 from docmill.queue.events import EventLog
 from docmill.queue.health import BackendHealth, cancelling, reraise_if_cancelled
 from docmill.queue.job import Job
@@ -46,6 +46,7 @@ from docmill.queue.stop import WorkerStopReason
 
 MEMORY_CHECK_INTERVAL_S = 1.0
 SETTLE_WAIT_S = 10.0  # at shutdown, how long outcomes already being reported may take
+INTERRUPT_WAIT_S = 2.0  # how long an interrupted wait may take to return before it is cancelled
 
 
 def current_rss_mb() -> float:
@@ -124,7 +125,9 @@ class Worker:
         self._acks: list[Completion] = []
         self._ack_event = asyncio.Event()
         self._slot_event = asyncio.Event()
-        self._idle_task: asyncio.Task[None] | None = None
+        self._idle_task: asyncio.Task[Reservation | None] | None = None
+        self._idle_interrupted = False
+        self._interrupting: asyncio.Task[None] | None = None  # holds the interrupt task while it runs
         self._stop_reason: WorkerStopReason | None = None  # decided outside the loop (signal, ...)
         self._stopping = False
         self._hurry = False  # a second signal while stopping: skip the rest of the grace
@@ -167,6 +170,8 @@ class Worker:
             self.log.info("worker.stopping", reason=reason.name, in_flight=len(self._running))
             await self._drain(reason)
         finally:
+            if self._interrupting is not None:
+                background.append(self._interrupting)
             for task in background:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
@@ -194,9 +199,27 @@ class Worker:
     def _wake(self) -> None:
         """Interrupt the loop's current wait (for a job, or for a free slot)."""
         self._slot_event.set()
-        if self._idle_task is not None and not self._idle_task.done():
-            self._idle_task.cancel()
-            self._idle_task = None  # its outcome (maybe an error made of the cancellation) is moot
+        task = self._idle_task
+        if task is None or task.done() or self._idle_interrupted:
+            return
+        self._idle_interrupted = True
+        if self.backend.interrupts_waits:
+            # Not cancelled: the wait may be reserving jobs in the same round trip, and a
+            # reservation cut off midway would be held by nobody until its lease lapsed.
+            self._interrupting = asyncio.get_running_loop().create_task(self._interrupt_idle(task))
+        else:
+            task.cancel()
+
+    async def _interrupt_idle(self, task: asyncio.Task[Reservation | None]) -> None:
+        """Ask the backend to end the wait; cancel it only if the backend does not answer."""
+        try:
+            await asyncio.wait_for(self.backend.interrupt_wait(self.worker_id), INTERRUPT_WAIT_S)
+            await asyncio.wait((task,), timeout=INTERRUPT_WAIT_S)
+        except Exception as exc:
+            reraise_if_cancelled(exc)
+            self.health.error(exc, "interrupt_wait")
+        if not task.done():
+            task.cancel()  # a reservation it made, if any, comes back when its lease lapses
 
     # ================================================================== the loop
     async def daemon(self) -> WorkerStopReason:
@@ -226,7 +249,7 @@ class Worker:
                 self._slot_event.clear()
                 await self._slot_event.wait()
             elif not (self.options.stop_when_empty and not self._running):
-                await self._idle(next_at)
+                await self._idle(next_at, wanted)
 
     def stop_if_necessary(self) -> WorkerStopReason | None:
         """The reason to stop now, if any (Laravel's ``stopIfNecessary``); checked between jobs."""
@@ -278,8 +301,12 @@ class Worker:
                 break
         return reserved, next_at
 
-    async def _idle(self, next_at: float | None) -> None:
-        """Wait until a job may be available: at most ``sleep_s``, or until the next is due."""
+    async def _idle(self, next_at: float | None, wanted: int) -> None:
+        """Wait until a job may be available: at most ``sleep_s``, or until the next is due.
+
+        Where the backend can, the wait also reserves from the first queue as it ends,
+        so a job dispatched to an idle worker starts without a second round trip.
+        """
         timeout = self.options.sleep_s
         if next_at is not None:
             timeout = min(timeout, max(0.0, next_at - self.clock()))
@@ -287,17 +314,32 @@ class Worker:
             timeout = min(
                 timeout, max(0.0, self.options.max_time_s - (self.monotonic() - self._started_mono))
             )
-        self._idle_task = task = asyncio.get_running_loop().create_task(
-            self.backend.wait(self.options.queues, timeout)
+        wait = self.backend.wait_and_reserve(
+            self.options.queues,
+            timeout,
+            worker_id=self.worker_id,
+            lease_s=self.options.lease_s,
+            limit=wanted,
         )
+        self._idle_interrupted = False
+        self._idle_task = task = asyncio.get_running_loop().create_task(wait)
         try:
             await asyncio.wait((task,))  # not `await task`: a stop cancels the wait, not this loop
         finally:
-            interrupted = self._idle_task is None
             self._idle_task = None
-        if not interrupted and not task.cancelled() and (exc := task.exception()) is not None:
-            self.health.error(exc, "wait")
-            await self.sleep(self.health.backoff_s())
+        if task.cancelled():
+            return
+        if (exc := task.exception()) is not None:
+            if not self._idle_interrupted:  # an interrupted wait's error is moot
+                self.health.error(exc, "wait")
+                await self.sleep(self.health.backoff_s())
+            return
+        reservation = task.result()
+        if reservation is not None:
+            self.health.ok()
+            if reservation.jobs:
+                self.prefetch.jobs.extend(reservation.jobs)
+                self._queues_empty = False
 
     # ================================================================== jobs in flight
     def _start_ready(self) -> None:

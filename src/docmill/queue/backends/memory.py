@@ -76,6 +76,8 @@ class MemoryBackend(Backend):
         self._restart_at: float | None = None
         self._heartbeats: dict[str, dict[str, tuple[float, dict[str, Any]]]] = {}
         self._waiters: dict[str, set[asyncio.Event]] = {}
+        self._interruptible: dict[str, asyncio.Event] = {}  # worker id -> its wait's event
+        self._interrupts: set[str] = set()  # workers interrupted while not waiting
         self._flags: dict[str, dict[str, Any]] = {}
         self._buckets: dict[str, Bucket] = {}
 
@@ -132,6 +134,29 @@ class MemoryBackend(Backend):
         return Reservation(jobs=leased, next_available_at=self._next_available_at(queue))
 
     async def wait(self, queues: Sequence[str], timeout_s: float) -> None:
+        await self._wait(queues, timeout_s, worker_id=None)
+
+    interrupts_waits = True  # as Redis does, so the worker's way of stopping a wait is unit-tested
+
+    async def wait_and_reserve(
+        self, queues: Sequence[str], timeout_s: float, *, worker_id: str, lease_s: float, limit: int
+    ) -> Reservation | None:
+        if worker_id in self._interrupts:
+            self._interrupts.discard(worker_id)
+        else:
+            await self._wait(queues, timeout_s, worker_id=worker_id)
+        if not queues:
+            return None
+        return await self.reserve(queues[0], worker_id=worker_id, lease_s=lease_s, limit=limit)
+
+    async def interrupt_wait(self, worker_id: str) -> None:
+        event = self._interruptible.get(worker_id)
+        if event is None:
+            self._interrupts.add(worker_id)  # like Redis's wake token: the next wait returns at once
+        else:
+            event.set()
+
+    async def _wait(self, queues: Sequence[str], timeout_s: float, *, worker_id: str | None) -> None:
         now = self.clock()
         due = [at for q in queues if (at := self._next_available_at(q)) is not None and at > now]
         timeout = min([timeout_s, *(at - now for at in due)])
@@ -140,6 +165,8 @@ class MemoryBackend(Backend):
         event = asyncio.Event()
         for queue in queues:
             self._waiters.setdefault(queue, set()).add(event)
+        if worker_id is not None:
+            self._interruptible[worker_id] = event
         try:
             await asyncio.wait_for(event.wait(), max(0.0, timeout))
         except TimeoutError:
@@ -147,6 +174,8 @@ class MemoryBackend(Backend):
         finally:
             for queue in queues:
                 self._waiters.get(queue, set()).discard(event)
+            if worker_id is not None and self._interruptible.get(worker_id) is event:
+                del self._interruptible[worker_id]
 
     async def extend(self, jobs: Sequence[Job], lease_s: float) -> list[str]:
         now = self.clock()

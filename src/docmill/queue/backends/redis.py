@@ -107,6 +107,30 @@ def _error(value: str | None) -> ErrorInfo | None:
     return ErrorInfo.from_dict(json.loads(value)) if value else None
 
 
+def _blpop_timeout(timeout_s: float) -> str:
+    return f"{max(timeout_s, 0.001):.3f}"
+
+
+def _reservation(raw: list[Any]) -> Reservation:
+    """Jobs from reserve.lua's reply: {next_at, reserved_at, lease_until, then 7 fields a job}."""
+    if not raw:
+        return Reservation(jobs=[], next_available_at=None)  # the queue is paused
+    reserved_at, lease_until = float(raw[1]), float(raw[2])
+    jobs: list[Job] = []
+    for i in range(3, len(raw), 7):
+        job = Job.from_spec(raw[i + 1])
+        job.state = JobState.RESERVED
+        job.attempts = int(raw[i + 2])
+        job.exceptions = int(raw[i + 3] or 0)
+        job.available_at = float(raw[i + 4])
+        job.error = _error(raw[i + 5])
+        job.reservation = raw[i + 6]
+        job.reserved_at = reserved_at
+        job.lease_until = lease_until
+        jobs.append(job)
+    return Reservation(jobs=jobs, next_available_at=_opt_float(raw[0]))
+
+
 _dumps = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
 
 
@@ -170,6 +194,9 @@ class RedisBackend(Backend):
 
     def _notify_key(self, queue: str) -> str:
         return f"{self._prefix}:{{notify}}:{queue}"
+
+    def _wake_key(self, worker_id: str) -> str:
+        return f"{self._prefix}:{{notify}}:worker:{worker_id}"
 
     @property
     def _queues_key(self) -> str:
@@ -311,31 +338,60 @@ class RedisBackend(Backend):
     # ------------------------------------------------------------ consuming
     @_guarded
     async def reserve(self, queue: str, *, worker_id: str, lease_s: float, limit: int = 1) -> Reservation:
-        raw = await self._eval("reserve", queue, worker_id, lease_s, max(1, min(limit, CHUNK)))
-        if not raw:
-            return Reservation(jobs=[], next_available_at=None)
-        reserved_at, lease_until = float(raw[1]), float(raw[2])
-        jobs: list[Job] = []
-        for i in range(3, len(raw), 7):
-            job = Job.from_spec(raw[i + 1])
-            job.state = JobState.RESERVED
-            job.attempts = int(raw[i + 2])
-            job.exceptions = int(raw[i + 3] or 0)
-            job.available_at = float(raw[i + 4])
-            job.error = _error(raw[i + 5])
-            job.reservation = raw[i + 6]
-            job.reserved_at = reserved_at
-            job.lease_until = lease_until
-            jobs.append(job)
-        return Reservation(jobs=jobs, next_available_at=_opt_float(raw[0]))
+        raw = await self._eval("reserve", queue, *self._reserve_args(worker_id, lease_s, limit))
+        return _reservation(raw)
+
+    @staticmethod
+    def _reserve_args(worker_id: str, lease_s: float, limit: int) -> tuple[str, float, int]:
+        return (worker_id, lease_s, max(1, min(limit, CHUNK)))
 
     @_guarded
     async def wait(self, queues: Sequence[str], timeout_s: float) -> None:
-        if not queues or timeout_s <= 0:
-            return
+        timeout = await self._wait_timeout(queues, timeout_s)
+        if timeout > 0:
+            blpop = ("BLPOP", *map(self._notify_key, queues), _blpop_timeout(timeout))
+            await self._blocking_client.execute_command(*blpop)  # type: ignore[no-untyped-call]
 
-        # A job may also become available without an enqueue: a delay ending or a
-        # lease lapsing. Wake no later than the first such moment.
+    interrupts_waits = True
+
+    @_guarded
+    async def wait_and_reserve(
+        self, queues: Sequence[str], timeout_s: float, *, worker_id: str, lease_s: float, limit: int
+    ) -> Reservation | None:
+        # BLPOP and the reserve script go out in one pipeline on the blocking connection.
+        # Redis runs a blocked client's next command as soon as the BLPOP returns, so the
+        # reservation comes back with the wake-up: no second round trip to pick up a job.
+        timeout = await self._wait_timeout(queues, timeout_s)
+        if timeout <= 0:
+            return None
+        keys = [*map(self._notify_key, queues), self._wake_key(worker_id)]
+        pipe = self._blocking_client.pipeline(transaction=False)
+        pipe.execute_command("BLPOP", *keys, _blpop_timeout(timeout))
+        self._evalsha(pipe, "reserve", queues[0], *self._reserve_args(worker_id, lease_s, limit))
+        woken, raw = await pipe.execute(raise_on_error=False)
+        if isinstance(woken, Exception):
+            raise woken
+        if isinstance(raw, rexc.NoScriptError):  # Redis restarted meanwhile: nothing was reserved
+            await self._load_scripts(self._client)
+            return None
+        if isinstance(raw, Exception):
+            raise raw
+        return _reservation(raw)
+
+    @_guarded
+    async def interrupt_wait(self, worker_id: str) -> None:
+        key = self._wake_key(worker_id)
+        pipe = self._client.pipeline(transaction=False)
+        pipe.rpush(key, "1")
+        pipe.pexpire(key, NOTIFY_TTL_S * 1000)  # a worker gone before it waited again leaves no key
+        await pipe.execute()
+
+    async def _wait_timeout(self, queues: Sequence[str], timeout_s: float) -> float:
+        """How long a wait may block: ``timeout_s``, or less when a delayed job comes due or a
+        lease lapses first (a job may become available without an enqueue announcing it)."""
+        if not queues or timeout_s <= 0:
+            return 0.0
+
         def build(pipe: Any) -> None:
             pipe.time()
             for queue in queues:
@@ -354,12 +410,13 @@ class RedisBackend(Backend):
                 timeout = min(timeout, waiting[0][1] - now)
             if reserved:
                 timeout = min(timeout, reserved[0][1] - now + RECLAIM_WAKE_S)
-        if timeout <= 0:
-            return
-        assert self._blocking is not None
-        keys = [self._notify_key(queue) for queue in queues]
-        blpop = ("BLPOP", *keys, f"{max(timeout, 0.001):.3f}")
-        await self._blocking.execute_command(*blpop)  # type: ignore[no-untyped-call]
+        return timeout
+
+    @property
+    def _blocking_client(self) -> aioredis.Redis:
+        if self._blocking is None:
+            raise BackendError(f"the Redis backend at {mask_url(self.url)} is not connected; call connect()")
+        return self._blocking
 
     @_guarded
     async def extend(self, jobs: Sequence[Job], lease_s: float) -> list[str]:

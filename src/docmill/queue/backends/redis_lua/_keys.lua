@@ -44,6 +44,10 @@ Global (plain commands from Python, never from a script):
                              share the tag {notify}, so one BLPOP can watch several.
                              Bounded by LTRIM; stale tokens only cause a spurious
                              wake-up.                                               TTL
+  P:{notify}:worker:W  LIST  interrupt tokens for worker W's wait (interrupt_wait: a
+                             stop). Its BLPOP watches it beside the queues' lists,
+                             and the reserve queued behind that BLPOP runs as soon
+                             as it returns.                                         TTL
   P:hb:<kind>          ZSET  member -> expiry (client clock), index only       TTL
   P:hb:<kind>:<member> STRING heartbeat JSON; its TTL is the truth             TTL
   P:flag:<name>        STRING flag JSON (set_flag/get_flag)                 permanent
