@@ -106,6 +106,13 @@ def main() -> int:
         await backend.close()
         return stats.size, failed
 
+    async def failures() -> list[str]:
+        backend = backend_from_url(url)
+        await backend.connect()
+        page = await backend.failed_page("default", limit=10)
+        await backend.close()
+        return [f"{j.id}  attempts {j.attempts}  {j.error.summary() if j.error else '?'}" for j in page]
+
     async def heartbeats() -> list[dict[str, Any]]:
         backend = backend_from_url(url)
         await backend.connect()
@@ -212,6 +219,8 @@ def main() -> int:
     print(f"restarts    {restarts:>8,}   (worker processes the masters started again)")
     print(f"fatal pools {len(fatal):>8,}")
     print(f"drained in  {drain_s:>8.1f} s")
+    for line in asyncio.run(failures()):  # why a job failed: out of tries after kills, or a bug
+        print(f"  failed: {line}")
     for key in rec.scan_iter(match=f"{ns}*", count=1000):
         rec.delete(key)
     shutil.rmtree(root, ignore_errors=True)
