@@ -391,7 +391,7 @@ async def test_heartbeat_names_the_running_jobs_and_is_removed_on_stop() -> None
 def test_prefetch_reserves_ahead_only_while_jobs_are_short() -> None:
     prefetch = Prefetch(concurrency=4, short_job_s=0.05)
     assert prefetch.wanted(free_slots=4) == 4  # nothing learned yet: no jobs held back in a buffer
-    prefetch.observe(0.001)
+    prefetch.observe(0.02)
     assert prefetch.depth == 4 and prefetch.wanted(free_slots=4) == 8
     for _ in range(100):
         prefetch.observe(2.0)
@@ -400,11 +400,25 @@ def test_prefetch_reserves_ahead_only_while_jobs_are_short() -> None:
 
 def test_prefetch_refills_only_when_half_empty() -> None:
     prefetch = Prefetch(concurrency=4)
-    prefetch.observe(0.001)
+    prefetch.observe(0.02)
     prefetch.jobs.extend(Job.build("x") for _ in range(3))
     assert prefetch.wanted(free_slots=0) == 0
     prefetch.jobs.popleft()
     assert prefetch.wanted(free_slots=0) == 2
+
+
+def test_prefetch_holds_about_twenty_ms_of_work_when_jobs_take_milliseconds() -> None:
+    def depth(concurrency: int, avg_runtime_s: float) -> int:
+        prefetch = Prefetch(concurrency)
+        prefetch.observe(avg_runtime_s)
+        return prefetch.depth
+
+    assert depth(10, 0.010) == 20  # 20 ms of work over 10 slots: fewer, larger refills
+    assert depth(1, 0.004) == 5
+    assert depth(10, 0.001) == 32  # capped ...
+    assert depth(50, 0.001) == 50  # ... except that a slot always has a job ahead
+    assert depth(10, 0.100) == 10
+    assert depth(10, 0.300) == 0  # long jobs: nothing held back from other workers
 
 
 async def test_jobs_reserved_ahead_are_put_back_at_once_on_stop() -> None:

@@ -2,8 +2,9 @@
 
 A worker of short jobs (no-ops, quick I/O) would otherwise reserve one job
 per finished job and spend its time on round trips. While the jobs it runs
-are short, the worker keeps up to ``concurrency`` more jobs reserved; a slot
-that frees takes the next one at once, and the buffer is refilled in one
+are short, the worker keeps up to ``concurrency`` more jobs reserved (for jobs
+of a few milliseconds, up to about 20 ms of work, at most 32); a slot that
+frees takes the next one at once, and the buffer is refilled in one
 ``reserve`` call when it is half empty. While jobs are long (or before any
 finished), nothing is reserved ahead: a job must not wait in one busy
 worker's buffer while another worker is idle.
@@ -20,6 +21,8 @@ from docmill.queue.job import Job
 
 SHORT_JOB_S = 0.25  # reserve ahead only while the average job runs shorter than this; a buffered
 # job then waits at most about one such job for its slot
+BUFFER_WORK_S = 0.02  # very short jobs: buffer up to about this much of the worker's work ...
+MAX_DEPTH = 32  # ... but no more jobs than this (or than slots, whichever is larger)
 
 
 class Prefetch:
@@ -38,8 +41,13 @@ class Prefetch:
 
     @property
     def depth(self) -> int:
+        """How many jobs to hold ahead: none for long jobs, one a slot for short ones, and for
+        very short ones up to ``BUFFER_WORK_S`` of work, so refills come in fewer, larger calls."""
         avg = self.avg_runtime_s
-        return self.concurrency if avg is not None and avg < self.short_job_s else 0
+        if avg is None or avg >= self.short_job_s:
+            return 0
+        by_work = int(BUFFER_WORK_S * self.concurrency / max(avg, 1e-6))
+        return max(self.concurrency, min(by_work, MAX_DEPTH))
 
     def wanted(self, free_slots: int) -> int:
         """How many jobs to reserve now: nothing while the buffer is more than half full."""

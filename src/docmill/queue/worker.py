@@ -46,6 +46,7 @@ from docmill.queue.stop import WorkerStopReason
 
 MEMORY_CHECK_INTERVAL_S = 1.0
 SETTLE_WAIT_S = 10.0  # at shutdown, how long outcomes already being reported may take
+ACK_BATCH_S = 0.002  # how long the flusher gathers acks before one `complete` call
 INTERRUPT_WAIT_S = 2.0  # how long an interrupted wait may take to return before it is cancelled
 
 
@@ -437,7 +438,9 @@ class Worker:
         """Send the acks gathered so far in one ``complete`` call; the call's round trip batches the next."""
         while True:
             await self._ack_event.wait()
-            await asyncio.sleep(0)  # let the jobs finishing in this loop iteration join the batch
+            # Let the acks of the next couple of milliseconds join the batch: a burst of short
+            # jobs then costs a few `complete` calls, not one per loop iteration.
+            await asyncio.sleep(ACK_BATCH_S)
             self._ack_event.clear()
             flushed = await self._flush_acks()
             if self._stopping and not self._running:
