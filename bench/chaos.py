@@ -24,7 +24,7 @@ import time
 import uuid
 
 import redis
-from tally import print_tally, read_tally
+from tally import failed_bench_ids, print_tally, read_tally
 
 from docmill.queue import Client, Dispatch, JobOptions, backend_from_url
 
@@ -103,8 +103,7 @@ def main() -> int:
             except subprocess.TimeoutExpired:
                 os.killpg(w.pid, signal.SIGKILL)
 
-    _, failed = asyncio.run(remaining())
-    tally = read_tally(rec, ns, args.jobs, failed)
+    tally = read_tally(rec, ns, args.jobs, asyncio.run(failed_bench_ids(url)))
     print_tally(tally)
     print(f"kills       {kills:>8,}   (SIGKILL, one every {args.kill_every:g} s)")
     print(f"drained in  {drain_s:>8.1f} s with {args.workers} workers x {args.concurrency}")

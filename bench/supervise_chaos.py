@@ -34,7 +34,7 @@ from typing import Any
 
 import psutil
 import redis
-from tally import print_tally, read_tally
+from tally import failed_bench_ids, print_tally, read_tally
 
 from docmill.queue import Client, Dispatch, JobOptions, backend_from_url
 
@@ -208,8 +208,7 @@ def main() -> int:
             except subprocess.TimeoutExpired:
                 os.killpg(master.pid, signal.SIGKILL)
 
-    _, failed = asyncio.run(remaining())
-    tally = read_tally(rec, ns, args.jobs, failed)
+    tally = read_tally(rec, ns, args.jobs, asyncio.run(failed_bench_ids(url)))
     restarts = sum(p.get("restarts") or 0 for b in beats for pool in b["pools"] for p in pool["processes"])
     fatal = [pool["name"] for b in beats for pool in b["pools"] if pool["state"] == "fatal"]
     print_tally(tally)
