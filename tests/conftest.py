@@ -92,6 +92,15 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return url
 
 
+@pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
+def queue_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A queue backend URL: an SQLite file, then Redis under the test's own prefix."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'queue.db'}"
+    url: str = request.getfixturevalue("redis_url")
+    return url
+
+
 def wait_for(condition: Callable[[], Any], timeout_s: float, what: str) -> Any:
     """Poll ``condition`` every 0.1 s until it is truthy and return its value; fail after ``timeout_s``."""
     deadline = time.monotonic() + timeout_s

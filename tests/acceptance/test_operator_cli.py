@@ -28,14 +28,6 @@ IGNORED_ENV = {"DOCMILL_QUEUE_URL", "QUEUE_CONNECTION", "PYTHONDONTWRITEBYTECODE
 TRACEBACK = 'Traceback (most recent call last):\n  File "reports.py", line 12, in render\nValueError: {msg}\n'
 
 
-@pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
-def queue_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'queue.db'}"
-    url: str = request.getfixturevalue("redis_url")
-    return url
-
-
 def docmill(*args: str, url: str | None, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in IGNORED_ENV}
     env.update(COLUMNS="120", NO_COLOR="1", TERM="dumb")
