@@ -27,6 +27,7 @@ from enum import Enum
 from typing import Any
 
 from docmill.queue.backend import Backend, Completion
+from docmill.queue.deadlines import Deadlines
 from docmill.queue.events import EventLog
 from docmill.queue.health import BackendHealth, reraise_if_cancelled
 from docmill.queue.job import ErrorInfo, Job, Release
@@ -82,6 +83,7 @@ class JobRunner:
         self.monotonic = monotonic
         self.sleep = sleep
         self._pool: ThreadPoolExecutor | None = None
+        self._deadlines = Deadlines()  # one timer for every async job's timeout
         self._effective: dict[tuple[Any, ...], EffectiveOptions] = {}
 
     def effective(self, job: Job) -> EffectiveOptions:
@@ -125,10 +127,10 @@ class JobRunner:
         if self.log.info_enabled:
             self.log.info("job.started", **fields(job, effective))
         started = self.monotonic()
-        timeout = asyncio.timeout(effective.timeout_s)
+        deadline = self._deadlines.limit(effective.timeout_s)
         try:
             if handler.is_async:
-                async with timeout:
+                with deadline:
                     await handler.func(*job.args, **job.kwargs)
             else:
                 await self._run_sync(handler, job, effective.timeout_s)
@@ -157,7 +159,7 @@ class JobRunner:
             )
             await self._after_exception(entry, effective, timeout_error(job, effective))
         except Exception as exc:
-            if timeout.expired():
+            if deadline.expired:
                 error = timeout_error(job, effective)
             else:
                 error = ErrorInfo.from_exception(exc, traceback.format_exc())
