@@ -580,3 +580,46 @@ async def test_handlers_that_never_await_still_let_the_loop_in_between_jobs() ->
     # Then other tasks ran at least once per buffer's worth of jobs (free slots + as many ahead)
     longest = max(len(list(run)) for _, run in itertools.groupby(seen))
     assert longest <= 2 * 32
+
+
+class RecordsCalls(MemoryBackend):
+    """Notes each reservation (with how many jobs it returned) in a shared log."""
+
+    def __init__(self, log: list[str]) -> None:
+        super().__init__()
+        self.log = log
+
+    async def reserve(self, queue: str, *, worker_id: str, lease_s: float, limit: int = 1) -> Any:
+        reservation = await super().reserve(queue, worker_id=worker_id, lease_s=lease_s, limit=limit)
+        self.log.append(f"reserve:{len(reservation.jobs)}")
+        return reservation
+
+
+async def test_a_job_that_wakes_an_idle_worker_starts_before_the_workers_next_backend_call() -> None:
+    # Given an idle worker
+    log: list[str] = []
+    backend, registry = RecordsCalls(log), Registry()
+
+    @registry.handler(name="mark")
+    async def mark() -> None:
+        log.append("start")
+
+    worker = make_worker(backend, registry, stop_when_empty=False, sleep_s=30)
+    task = asyncio.create_task(worker.run())
+    for _ in range(100):
+        if worker._idle_task is not None:
+            break
+        await asyncio.sleep(0.01)
+    log.clear()
+
+    # When a job arrives and the wait reserves it
+    await Client(backend, registry).dispatch("mark")
+    for _ in range(100):
+        if "start" in log and len(log) >= 3:
+            break
+        await asyncio.sleep(0.01)
+    worker.request_stop()
+    await asyncio.wait_for(task, 5)
+
+    # Then the job started before the worker asked the backend for more
+    assert log[:3] == ["reserve:1", "start", "reserve:0"]

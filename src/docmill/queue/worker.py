@@ -341,6 +341,11 @@ class Worker:
             if reservation.jobs:
                 self.prefetch.jobs.extend(reservation.jobs)
                 self._queues_empty = False
+                # Start them now and let them take their first step before the loop goes back
+                # to the backend: a job that waited for an idle worker should not also wait
+                # for that worker's next round trip to be packed and sent.
+                self._start_ready()
+                await asyncio.sleep(0)
 
     # ================================================================== jobs in flight
     def _start_ready(self) -> None:
