@@ -40,6 +40,7 @@ from docmill.queue.backend import (
     Reservation,
 )
 from docmill.queue.backends import mask_url
+from docmill.queue.backends.redis_packing import use_c_packing
 from docmill.queue.errors import BackendError, BackendUnavailable, ConfigurationError
 from docmill.queue.job import ErrorInfo, Job, JobState
 
@@ -224,6 +225,7 @@ class RedisBackend(Backend):
             raise ConfigurationError(
                 f"queue URL {mask_url(self.url)} is not a valid Redis URL: {exc}"
             ) from exc
+        use_c_packing(command)
         try:
             await command.execute_command("PING")
             await self._load_scripts(command)
@@ -236,6 +238,7 @@ class RedisBackend(Backend):
         self._redis = command
         # No socket timeout here: BLPOP legitimately blocks for its whole timeout.
         self._blocking = aioredis.Redis.from_url(url, **{**options, "socket_timeout": None})
+        use_c_packing(self._blocking)
 
     async def close(self) -> None:
         for client in (self._redis, self._blocking):
