@@ -474,6 +474,46 @@ async def test_losing_the_server_during_operation_raises_a_backend_error(
     await backend.close()
 
 
+async def test_a_restarted_server_is_reached_again_on_the_next_call_without_an_error(
+    private_redis: tuple[str, subprocess.Popen[bytes]], tmp_path: Any
+) -> None:
+    # Given a connected backend whose pooled connections all point at a server that then restarts
+    url, proc = private_redis
+    port = int(url.split(":")[2].split("/")[0])
+    backend = backend_from_url(url)
+    await backend.connect()
+    await backend.enqueue([make_job()])
+    proc.kill()
+    proc.wait()
+    binary = shutil.which("redis-server")
+    assert binary is not None
+    again = subprocess.Popen(
+        [binary, "--port", str(port), "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                redis.Redis(port=port).ping()
+                break
+            except redis.ConnectionError:
+                assert time.monotonic() < deadline, "the restarted redis-server did not answer"
+                time.sleep(0.05)
+
+        # When the backend is used again: dispatch, reserve, and acknowledge
+        [job_id] = await backend.enqueue([make_job()])
+        job = await reserve_one(backend)
+
+        # Then each call reconnects (and loads its scripts) instead of failing
+        assert job.id == job_id
+        assert await backend.complete([Completion(job, runtime_s=0.01, wait_s=0.0)]) == []
+    finally:
+        await backend.close()
+        again.kill()
+        again.wait()
+
+
 async def test_scripts_are_loaded_again_after_the_server_forgot_them(
     private_redis: tuple[str, subprocess.Popen[bytes]],
 ) -> None:

@@ -40,7 +40,7 @@ from docmill.queue.backend import (
     Reservation,
 )
 from docmill.queue.backends import mask_url
-from docmill.queue.backends.redis_packing import use_c_packing
+from docmill.queue.backends.redis_wire import round_trip, use_c_packing
 from docmill.queue.errors import BackendError, BackendUnavailable, ConfigurationError
 from docmill.queue.job import ErrorInfo, Job, JobState
 
@@ -264,11 +264,7 @@ class RedisBackend(Backend):
         return await self._client.execute_command(*args)  # type: ignore[no-untyped-call]
 
     async def _eval(self, script: str, queue: str, *args: Any) -> Any:
-        try:
-            return await self._cmd("EVALSHA", self._shas[script], 1, self._base(queue), *args)
-        except rexc.NoScriptError:  # Redis restarted or SCRIPT FLUSH: load again once
-            await self._load_scripts(self._client)
-            return await self._cmd("EVALSHA", self._shas[script], 1, self._base(queue), *args)
+        return (await self._send([self._evalsha_command(script, queue, *args)]))[0]
 
     async def _pipeline(self, build: Callable[[Any], object]) -> list[Any]:
         """Run the commands ``build`` adds to a non-transactional pipeline, in one round trip."""
@@ -284,15 +280,34 @@ class RedisBackend(Backend):
                 await self._load_scripts(self._client)
         raise AssertionError("unreachable")
 
-    def _evalsha(self, pipe: Any, script: str, queue: str, *args: Any) -> None:
-        pipe.execute_command("EVALSHA", self._shas[script], 1, self._base(queue), *args)
+    async def _send(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        """Raw replies of ``commands`` (scripts, plain commands) sent in one round trip without
+        a redis-py pipeline: the hot paths' version of ``_pipeline``."""
+        for attempt in (1, 2):
+            replies = await round_trip(self._client, commands)
+            errors = [reply for reply in replies if isinstance(reply, rexc.ResponseError)]
+            if not errors:
+                return replies
+            if attempt == 2 or not isinstance(errors[0], rexc.NoScriptError):
+                raise errors[0]
+            await self._load_scripts(self._client)  # Redis restarted or SCRIPT FLUSH: load, send again
+        raise AssertionError("unreachable")
 
-    def _notify(self, pipe: Any, queue: str, tokens: int = 1) -> None:
+    def _evalsha_command(self, script: str, queue: str, *args: Any) -> tuple[Any, ...]:
+        return ("EVALSHA", self._shas[script], 1, self._base(queue), *args)
+
+    def _evalsha(self, pipe: Any, script: str, queue: str, *args: Any) -> None:
+        pipe.execute_command(*self._evalsha_command(script, queue, *args))
+
+    def _notify_command(self, queue: str, tokens: int = 1) -> tuple[Any, ...]:
         count = max(1, min(tokens, NOTIFY_TOKENS))
         args = (count, NOTIFY_TOKENS, NOTIFY_TTL_S * 1000)
-        pipe.execute_command("EVALSHA", self._shas["notify"], 1, self._notify_key(queue), *args)
+        return ("EVALSHA", self._shas["notify"], 1, self._notify_key(queue), *args)
 
-    def _register_queues(self, pipe: Any, queues: Iterable[str]) -> None:
+    def _notify(self, pipe: Any, queue: str, tokens: int = 1) -> None:
+        pipe.execute_command(*self._notify_command(queue, tokens))
+
+    def _register_queues_command(self, queues: Iterable[str]) -> tuple[Any, ...] | None:
         """Add queue names to the known-queues set, at most once a minute per name and process.
 
         Dispatch is the hot path; the set only changes when a new queue appears. The minute's
@@ -300,9 +315,10 @@ class RedisBackend(Backend):
         """
         now = time.monotonic()
         stale = [q for q in queues if now - self._registered.get(q, -REGISTER_EVERY_S) >= REGISTER_EVERY_S]
-        if stale:
-            pipe.sadd(self._queues_key, *stale)
-            self._registered.update(dict.fromkeys(stale, now))
+        if not stale:
+            return None
+        self._registered.update(dict.fromkeys(stale, now))
+        return ("SADD", self._queues_key, *stale)
 
     async def _known_queues(self) -> list[str]:
         return sorted(await self._cmd("SMEMBERS", self._queues_key))
@@ -318,20 +334,19 @@ class RedisBackend(Backend):
         calls = [(q, idx[i : i + CHUNK]) for q, idx in by_queue.items() for i in range(0, len(idx), CHUNK)]
         head = (_ms(self.settings.unique_lock_ttl_s), _ms(self.settings.tag_retention_s))
 
-        def build(pipe: Any) -> None:
-            for queue, indexes in calls:
-                chunk = [jobs[i] for i in indexes]
-                meta = [
-                    [job.id, job.available_at, job.attempts, job.exceptions, job.unique_key or "", job.tags]
-                    for job in chunk
-                ]
-                specs = [job.spec_json() for job in chunk]
-                self._evalsha(pipe, "enqueue", queue, *head, _dumps(meta), *specs)
-            self._register_queues(pipe, by_queue)
-            for queue, indexes in by_queue.items():
-                self._notify(pipe, queue, len(indexes))
-
-        results = await self._pipeline(build)
+        commands: list[tuple[Any, ...]] = []
+        for queue, indexes in calls:
+            chunk = [jobs[i] for i in indexes]
+            meta = [
+                [job.id, job.available_at, job.attempts, job.exceptions, job.unique_key or "", job.tags]
+                for job in chunk
+            ]
+            specs = [job.spec_json() for job in chunk]
+            commands.append(self._evalsha_command("enqueue", queue, *head, _dumps(meta), *specs))
+        if (register := self._register_queues_command(by_queue)) is not None:
+            commands.append(register)
+        commands += [self._notify_command(queue, len(indexes)) for queue, indexes in by_queue.items()]
+        results = await self._send(commands)  # a retried enqueue is idempotent: ids are the job's own
         ids = [""] * len(jobs)
         for (_, indexes), stored in zip(calls, results, strict=False):
             for i, job_id in zip(indexes, stored, strict=True):
@@ -368,10 +383,9 @@ class RedisBackend(Backend):
         if timeout <= 0:
             return None
         keys = [*map(self._notify_key, queues), self._wake_key(worker_id)]
-        pipe = self._blocking_client.pipeline(transaction=False)
-        pipe.execute_command("BLPOP", *keys, _blpop_timeout(timeout))
-        self._evalsha(pipe, "reserve", queues[0], *self._reserve_args(worker_id, lease_s, limit))
-        woken, raw = await pipe.execute(raise_on_error=False)
+        reserve = self._evalsha_command("reserve", queues[0], *self._reserve_args(worker_id, lease_s, limit))
+        blpop = ("BLPOP", *keys, _blpop_timeout(timeout))
+        woken, raw = await round_trip(self._blocking_client, [blpop, reserve])
         if isinstance(woken, Exception):
             raise woken
         if isinstance(raw, rexc.NoScriptError):  # Redis restarted meanwhile: nothing was reserved

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from redis.asyncio.connection import Connection, UnixDomainSocketConnection
 
-from docmill.queue.backends.redis_packing import with_c_packing
+from docmill.queue.backends.redis_wire import with_c_packing
 
 pytest.importorskip("hiredis")
 
