@@ -19,6 +19,10 @@ from docmill.queue.errors import SerializationError
 from docmill.queue.options import Backoff, JobOptions, normalize_backoff
 
 
+# One encoder for every spec: ``json.dumps`` with these options builds a new one per call.
+_encode_spec = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+
+
 class JobState(StrEnum):
     """Where a job is. A job leaves the backend only from a TERMINAL state."""
 
@@ -169,7 +173,7 @@ class Job:
         if self._spec_json is not None:
             return self._spec_json
         try:
-            self._spec_json = json.dumps(self.spec(), separators=(",", ":"), allow_nan=False)
+            self._spec_json = _encode_spec(self.spec())
             return self._spec_json
         except (TypeError, ValueError) as exc:
             raise SerializationError(
