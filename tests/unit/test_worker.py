@@ -623,3 +623,35 @@ async def test_a_job_that_wakes_an_idle_worker_starts_before_the_workers_next_ba
 
     # Then the job started before the worker asked the backend for more
     assert log[:3] == ["reserve:1", "start", "reserve:0"]
+
+
+class CountsCompletes(MemoryBackend):
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[int] = []
+
+    async def complete(self, completions: Any) -> list[str]:
+        self.batches.append(len(completions))
+        ignored: list[str] = await super().complete(completions)
+        return ignored
+
+
+async def test_jobs_finishing_in_a_stream_are_acknowledged_together_once_the_stream_pauses() -> None:
+    # Given 30 jobs that end one millisecond after another
+    backend, registry = CountsCompletes(), Registry()
+
+    @registry.handler(name="nap")
+    async def nap(ms: int) -> None:
+        await asyncio.sleep(ms / 1000)
+
+    await Client(backend, registry).dispatch_many([Dispatch("nap", (ms,)) for ms in range(30)])
+
+    # When one worker runs them all at once
+    reason, _ = await work(backend, registry, concurrency=30)
+
+    # Then their acks went out in a few calls, not one every couple of milliseconds, and none was lost
+    assert reason is WorkerStopReason.EMPTY
+    assert sum(backend.batches) == 30
+    assert len(backend.batches) <= 4, backend.batches
+    stats = await backend.stats("default")
+    assert (stats.reserved, stats.pending) == (0, 0)

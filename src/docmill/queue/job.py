@@ -18,7 +18,6 @@ from typing import Any
 from docmill.queue.errors import SerializationError
 from docmill.queue.options import Backoff, JobOptions, normalize_backoff
 
-
 # One encoder for every spec: ``json.dumps`` with these options builds a new one per call.
 _encode_spec = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
 

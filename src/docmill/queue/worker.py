@@ -12,8 +12,9 @@ The loop (``daemon``), phase by phase:
    at most ``sleep_s`` or until the earliest delayed job is due.
 
 Around the loop run three background tasks: the lease renewer (``lease.py``),
-the completion flusher (acknowledgements are batched into one ``complete``
-call), and housekeeping (restart polling and heartbeats).
+the completion flusher (acknowledgements are gathered into one ``complete``
+call, sent once a burst of finishing jobs is over: ``acks.py``), and
+housekeeping (restart polling and heartbeats).
 
 Outcomes: success is acknowledged; an exception retries with backoff or fails
 for good; ``Release`` puts the job back without spending an attempt; a
@@ -33,6 +34,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from docmill.queue.acks import AckPolicy
 from docmill.queue.backend import Backend, Completion, Reservation
 from docmill.queue.events import EventLog
 from docmill.queue.health import BackendHealth, cancelling, reraise_if_cancelled
@@ -46,7 +48,6 @@ from docmill.queue.stop import WorkerStopReason
 
 MEMORY_CHECK_INTERVAL_S = 1.0
 SETTLE_WAIT_S = 10.0  # at shutdown, how long outcomes already being reported may take
-ACK_BATCH_S = 0.002  # how long the flusher gathers acks before one `complete` call
 INTERRUPT_WAIT_S = 2.0  # how long an interrupted wait may take to return before it is cancelled
 
 
@@ -90,6 +91,7 @@ class Worker:
         backend_grace_s: float = 60.0,
         heartbeat_s: float = 5.0,
         restart_poll_s: float = 2.5,
+        ack_policy: AckPolicy | None = None,
     ) -> None:
         self.backend = backend
         self.options = options
@@ -124,6 +126,8 @@ class Worker:
         self._running: dict[str, Running] = {}
         self.prefetch = Prefetch(options.concurrency)
         self._acks: list[Completion] = []
+        self.ack_policy = ack_policy or AckPolicy()
+        self._last_job_end = 0.0  # loop clock; the ack policy waits for jobs to stop ending
         self._ack_event = asyncio.Event()
         self._slot_event = asyncio.Event()
         self._idle_task: asyncio.Task[Reservation | None] | None = None
@@ -407,6 +411,7 @@ class Worker:
         if self._running.get(entry.job.id) is not entry:
             return
         del self._running[entry.job.id]
+        self._last_job_end = asyncio.get_running_loop().time()
         if done:
             self.jobs_done += 1
         self._slot_event.set()
@@ -440,12 +445,23 @@ class Worker:
         self._ack_event.set()
 
     async def _flusher(self) -> None:
-        """Send the acks gathered so far in one ``complete`` call; the call's round trip batches the next."""
+        """Send the gathered acks in one ``complete`` call when ``AckPolicy`` says (``acks.py``)."""
+        loop = asyncio.get_running_loop()  # its clock, not the injectable ones: this is I/O timing
+        policy = self.ack_policy
         while True:
             await self._ack_event.wait()
-            # Let the acks of the next couple of milliseconds join the batch: a burst of short
-            # jobs then costs a few `complete` calls, not one per loop iteration.
-            await asyncio.sleep(ACK_BATCH_S)
+            first_at = loop.time()
+            while True:
+                await asyncio.sleep(policy.gather_s)
+                due = policy.due(
+                    now=loop.time(),
+                    first_at=first_at,
+                    last_job_end=self._last_job_end,
+                    pending=len(self._acks),
+                    stopping=self._stopping,
+                )
+                if due:
+                    break
             self._ack_event.clear()
             flushed = await self._flush_acks()
             if self._stopping and not self._running:
