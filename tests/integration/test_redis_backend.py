@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -472,6 +473,34 @@ async def test_losing_the_server_during_operation_raises_a_backend_error(
     assert isinstance(caught.value, BackendUnavailable)
     assert url.split("?")[0] in str(caught.value)
     await backend.close()
+
+
+async def test_a_server_that_stops_answering_fails_each_call_at_the_url_s_socket_timeout(
+    private_redis: tuple[str, subprocess.Popen[bytes]],
+) -> None:
+    # Given a backend with a short socket_timeout, connected to a server that then freezes
+    url, proc = private_redis
+    backend = backend_from_url(f"{url}&socket_timeout=0.5")
+    await backend.connect()
+    await backend.enqueue([make_job()])
+    proc.send_signal(signal.SIGSTOP)
+    try:
+        # When a dispatch, a reservation and a plain command are made
+        for call in (
+            lambda: backend.enqueue([make_job()]),
+            lambda: backend.reserve("default", worker_id="w", lease_s=30),
+            lambda: backend.stats("default"),
+        ):
+            started = time.monotonic()
+            with pytest.raises(BackendUnavailable) as caught:
+                await call()
+
+            # Then each fails after about the timeout, saying so
+            assert 0.4 <= time.monotonic() - started < 3
+            assert "no answer within 0.5 s" in str(caught.value)
+    finally:
+        proc.send_signal(signal.SIGCONT)
+        await backend.close()
 
 
 async def test_a_restarted_server_is_reached_again_on_the_next_call_without_an_error(

@@ -18,6 +18,7 @@ Needs Redis 7.0 or later (``PEXPIRE ... NX|GT``, ``ZRANGE ... BYSCORE REV``,
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import math
@@ -68,6 +69,7 @@ RECLAIM_WAKE_S = 0.05  # wake this long after a lease lapses, so reserve sees it
 NOTIFY_TOKENS = 16  # wake-up tokens kept per queue: enough to wake that many waiters
 NOTIFY_TTL_S = 600
 REGISTER_EVERY_S = 60.0
+DEFAULT_TIMEOUT_S = 30.0  # longest a call (not the blocking wait) may take; URL: socket_timeout
 JOB_FIELDS = ("s", "st", "a", "x", "av", "ra", "r", "lu", "fa", "rt", "e")
 
 
@@ -84,11 +86,15 @@ def _guarded(method: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, Corouti
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return await method(*args, **kwargs)
-        except (rexc.ConnectionError, rexc.TimeoutError) as exc:
+        except (rexc.ConnectionError, rexc.TimeoutError, TimeoutError) as exc:
             backend = args[0]
             url = mask_url(backend.url) if isinstance(backend, RedisBackend) else "Redis"
+            if isinstance(exc, TimeoutError) and isinstance(backend, RedisBackend):
+                what = f"no answer within {backend._timeout_s:g} s"
+            else:
+                what = str(exc)
             raise BackendUnavailable(
-                f"lost the connection to Redis at {url} ({exc}); check that Redis is up and reachable"
+                f"lost the connection to Redis at {url} ({what}); check that Redis is up and reachable"
             ) from exc
         except rexc.RedisError as exc:
             raise BackendError(f"Redis refused a queue command: {exc}") from exc
@@ -167,10 +173,12 @@ def _job_from_hash(values: Sequence[str | None], now: float) -> Job | None:
 
 
 def _redis_kwargs(url: str) -> tuple[str, dict[str, Any]]:
-    """The URL without docmill's query options (redis-py rejects unknown ones)."""
+    """The URL without docmill's query options (redis-py rejects unknown ones) and without
+    ``socket_timeout`` (the backend applies it itself, see ``connect``), and the kept options."""
     parts = urlsplit(url)
     kept = [(k, v) for k, v in parse_qsl(parts.query) if k in URL_QUERY_ARGUMENT_PARSERS]
-    return parts._replace(query=urlencode(kept)).geturl(), dict(kept)
+    passed = [(k, v) for k, v in kept if k != "socket_timeout"]
+    return parts._replace(query=urlencode(passed)).geturl(), dict(kept)
 
 
 class RedisBackend(Backend):
@@ -185,6 +193,7 @@ class RedisBackend(Backend):
         self._registered: dict[str, float] = {}  # queue -> when this process last added it
         self._redis: aioredis.Redis | None = None
         self._blocking: aioredis.Redis | None = None
+        self._timeout_s = DEFAULT_TIMEOUT_S
 
     # ------------------------------------------------------------ keys
     def _base(self, queue: str) -> str:
@@ -212,13 +221,19 @@ class RedisBackend(Backend):
         if self._redis is not None:
             return
         url, query = _redis_kwargs(self.url)
-        # Defaults that keep a dead server from hanging a worker; the URL may override them.
-        options: dict[str, Any] = {
-            "decode_responses": True,
-            "socket_connect_timeout": 5.0,
-            "socket_timeout": 30.0,
-        }
-        options = {key: value for key, value in options.items() if key not in query}
+        # A dead server must not hang a worker: every call but the blocking wait has a deadline
+        # (``socket_timeout`` in the URL, 30 s by default). The backend sets it around each call
+        # itself, because redis-py enforces its own socket_timeout with ``asyncio.wait_for`` on
+        # every send (a task and a timer per command) and a timeout block on every reply.
+        try:
+            self._timeout_s = float(query.get("socket_timeout") or DEFAULT_TIMEOUT_S)
+        except ValueError as exc:
+            raise ConfigurationError(
+                f"queue URL {mask_url(self.url)}: socket_timeout is not a number"
+            ) from exc
+        options: dict[str, Any] = {"decode_responses": True, "socket_timeout": None}
+        if "socket_connect_timeout" not in query:
+            options["socket_connect_timeout"] = 5.0
         try:
             command = aioredis.Redis.from_url(url, **options)
         except ValueError as exc:
@@ -227,17 +242,18 @@ class RedisBackend(Backend):
             ) from exc
         use_c_packing(command)
         try:
-            await command.execute_command("PING")
-            await self._load_scripts(command)
-        except rexc.RedisError as exc:
+            async with asyncio.timeout(self._timeout_s):
+                await command.execute_command("PING")
+                await self._load_scripts(command)
+        except (rexc.RedisError, TimeoutError) as exc:
             await command.aclose()
-            reason = str(exc).rstrip(".") or type(exc).__name__
+            reason = str(exc).rstrip(".") or f"no answer within {self._timeout_s:g} s"
             raise BackendUnavailable(
                 f"cannot use the Redis queue backend at {mask_url(self.url)}: {reason}"
             ) from exc
         self._redis = command
-        # No socket timeout here: BLPOP legitimately blocks for its whole timeout.
-        self._blocking = aioredis.Redis.from_url(url, **{**options, "socket_timeout": None})
+        # Its BLPOP legitimately blocks for its whole timeout: no deadline on this one.
+        self._blocking = aioredis.Redis.from_url(url, **options)
         use_c_packing(self._blocking)
 
     async def close(self) -> None:
@@ -258,10 +274,12 @@ class RedisBackend(Backend):
         pipe = client.pipeline(transaction=False)
         for source in self._sources.values():
             pipe.script_load(source)
-        await pipe.execute()
+        async with asyncio.timeout(self._timeout_s):
+            await pipe.execute()
 
     async def _cmd(self, *args: Any) -> Any:
-        return await self._client.execute_command(*args)  # type: ignore[no-untyped-call]
+        async with asyncio.timeout(self._timeout_s):
+            return await self._client.execute_command(*args)  # type: ignore[no-untyped-call]
 
     async def _eval(self, script: str, queue: str, *args: Any) -> Any:
         return (await self._send([self._evalsha_command(script, queue, *args)]))[0]
@@ -272,7 +290,8 @@ class RedisBackend(Backend):
             pipe = self._client.pipeline(transaction=False)
             build(pipe)
             try:
-                result: list[Any] = await pipe.execute()
+                async with asyncio.timeout(self._timeout_s):
+                    result: list[Any] = await pipe.execute()
                 return result
             except rexc.NoScriptError:
                 if attempt == 2:
@@ -284,7 +303,8 @@ class RedisBackend(Backend):
         """Raw replies of ``commands`` (scripts, plain commands) sent in one round trip without
         a redis-py pipeline: the hot paths' version of ``_pipeline``."""
         for attempt in (1, 2):
-            replies = await round_trip(self._client, commands)
+            async with asyncio.timeout(self._timeout_s):
+                replies = await round_trip(self._client, commands)
             errors = [reply for reply in replies if isinstance(reply, rexc.ResponseError)]
             if not errors:
                 return replies
@@ -401,7 +421,8 @@ class RedisBackend(Backend):
         pipe = self._client.pipeline(transaction=False)
         pipe.rpush(key, "1")
         pipe.pexpire(key, NOTIFY_TTL_S * 1000)  # a worker gone before it waited again leaves no key
-        await pipe.execute()
+        async with asyncio.timeout(self._timeout_s):
+            await pipe.execute()
 
     async def _wait_timeout(self, queues: Sequence[str], timeout_s: float) -> float:
         """How long a wait may block: ``timeout_s``, or less when a delayed job comes due or a
