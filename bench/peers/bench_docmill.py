@@ -53,8 +53,9 @@ def describe() -> dict[str, object]:
         "enqueue": "bulk: Client.dispatch_many() (one Lua call per 1,000 jobs)",
         "notes": {
             "default": "`docmill queue work --concurrency 10 --log-level warning` (10 is the default); "
-            "a 30 s lease per job renewed while it runs, batched acks; an idle worker's wake-up "
-            "and its reservation share one round trip",
+            "a 30 s lease per job renewed while it runs; acks gathered and sent once a burst of "
+            "finishing jobs is over (within 50 ms); an idle worker's wake-up and its reservation "
+            "share one round trip",
             "c50": "same with --concurrency 50",
             "c100": "same with --concurrency 100",
         },
