@@ -2,13 +2,20 @@
 
 A worker of short jobs (no-ops, quick I/O) would otherwise reserve one job
 per finished job and spend its time on round trips. While the jobs it runs
-are short, the worker keeps up to ``concurrency`` more jobs reserved (for jobs
-of a few milliseconds, up to about 20 ms of work, at most 32); a slot that
-frees takes the next one at once, and the buffer is refilled in one
-``reserve`` call when it is half empty. While jobs are long (or before any
-finished), nothing is reserved ahead: a job must not wait in one busy
-worker's buffer while another worker is idle.
+are short, the worker keeps up to two jobs per slot reserved (for jobs of a
+few milliseconds, up to about 20 ms of work if that is more, at most 32); a
+slot that frees takes the next one at once.
 
+The buffer is refilled in one ``reserve`` call, and when matters: a reservation
+is a script the backend runs while every other client waits, and its reply
+takes the worker a while to read, so in the middle of a burst of finishing
+jobs it slows the jobs that come next. The buffer is therefore topped up
+once jobs have stopped finishing for a moment (``quiet``), and at once only
+when it is down to a quarter. Two jobs per slot let a whole burst (every
+slot finishing once) pass without a refill.
+
+While jobs are long (or before any finished), nothing is reserved ahead: a
+job must not wait in one busy worker's buffer while another worker is idle.
 Buffered jobs are leased like running ones: their leases are renewed, and a
 stopping worker puts them back at once without spending their attempt.
 """
@@ -20,9 +27,10 @@ from collections import deque
 from docmill.queue.job import Job
 
 SHORT_JOB_S = 0.25  # reserve ahead only while the average job runs shorter than this; a buffered
-# job then waits at most about one such job for its slot
-BUFFER_WORK_S = 0.02  # very short jobs: buffer up to about this much of the worker's work ...
-MAX_DEPTH = 32  # ... but no more jobs than this (or than slots, whichever is larger)
+# job then waits at most about two such jobs for its slot
+AHEAD_PER_SLOT = 2  # short jobs: this many jobs reserved ahead per slot ...
+BUFFER_WORK_S = 0.02  # ... or, for very short jobs, about this much of the worker's work ...
+MAX_DEPTH = 32  # ... but then no more jobs than this
 
 
 class Prefetch:
@@ -41,20 +49,25 @@ class Prefetch:
 
     @property
     def depth(self) -> int:
-        """How many jobs to hold ahead: none for long jobs, one a slot for short ones, and for
+        """How many jobs to hold ahead: none for long jobs, two a slot for short ones, and for
         very short ones up to ``BUFFER_WORK_S`` of work, so refills come in fewer, larger calls."""
         avg = self.avg_runtime_s
         if avg is None or avg >= self.short_job_s:
             return 0
         by_work = int(BUFFER_WORK_S * self.concurrency / max(avg, 1e-6))
-        return max(self.concurrency, min(by_work, MAX_DEPTH))
+        return max(AHEAD_PER_SLOT * self.concurrency, min(by_work, MAX_DEPTH))
 
-    def wanted(self, free_slots: int) -> int:
-        """How many jobs to reserve now: nothing while the buffer is more than half full."""
+    def wanted(self, free_slots: int, *, quiet: bool = False) -> int:
+        """How many jobs to reserve now: enough for the free slots and a full buffer, but only
+        once the buffer is down to a quarter, or is not full and jobs are ``quiet``."""
         depth, ready = self.depth, len(self.jobs)
-        if ready and ready > depth // 2:
+        if ready and ready > depth // 4 and not (quiet and ready < depth):
             return 0
         return max(0, free_slots) + depth - ready
+
+    def has_room(self) -> bool:
+        """Whether a quiet moment would top the buffer up."""
+        return 0 < len(self.jobs) < self.depth
 
     def remove(self, ids: set[str]) -> list[Job]:
         """Take the jobs with these ids out of the buffer and return them."""

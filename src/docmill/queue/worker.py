@@ -237,7 +237,11 @@ class Worker:
             wanted = self._wanted()
             if wanted <= 0:
                 self._slot_event.clear()
-                await self._slot_event.wait()
+                try:  # a buffer with room is topped up once jobs stop finishing (prefetch.py)
+                    async with asyncio.timeout(self.ack_policy.quiet_s if self.prefetch.has_room() else None):
+                        await self._slot_event.wait()
+                except TimeoutError:
+                    pass
                 continue
             try:
                 reserved, next_at = await self._reserve(wanted)
@@ -283,10 +287,16 @@ class Worker:
 
     def _wanted(self) -> int:
         """How many jobs to reserve now: free slots, plus the prefetch buffer's refill."""
-        wanted = self.prefetch.wanted(self.options.concurrency - len(self._running))
+        free = self.options.concurrency - len(self._running)
+        wanted = self.prefetch.wanted(free, quiet=self._jobs_quiet())
         if self.options.max_jobs:  # never reserve jobs this worker will not run
             wanted = min(wanted, self.options.max_jobs - self.jobs_started - len(self.prefetch.jobs))
         return wanted
+
+    def _jobs_quiet(self) -> bool:
+        """Whether a burst of finishing jobs is over: none ended for the ack policy's quiet time.
+        Acks and buffer refills both wait for it, so the backend's scripts run between bursts."""
+        return asyncio.get_running_loop().time() - self._last_job_end >= self.ack_policy.quiet_s
 
     async def _reserve(self, free: int) -> tuple[int, float | None]:
         """Reserve up to ``free`` jobs in strict priority; return how many, and when the next is due."""
