@@ -421,8 +421,9 @@ def test_prefetch_holds_about_twenty_ms_of_work_when_jobs_take_milliseconds() ->
     assert depth(1, 0.002) == 10
     assert depth(10, 0.001) == 32  # ... capped ...
     assert depth(50, 0.001) == 100  # ... except that a slot always has two jobs ahead
-    assert depth(10, 0.100) == 20
-    assert depth(10, 0.300) == 0  # long jobs: nothing held back from other workers
+    assert depth(10, 0.050) == 20
+    assert depth(10, 0.150) == 10  # one a slot once jobs are not brief ...
+    assert depth(10, 0.300) == 0  # ... and nothing for long jobs: none held back from other workers
 
 
 async def test_jobs_reserved_ahead_are_put_back_at_once_on_stop() -> None:

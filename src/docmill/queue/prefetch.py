@@ -2,17 +2,19 @@
 
 A worker of short jobs (no-ops, quick I/O) would otherwise reserve one job
 per finished job and spend its time on round trips. While the jobs it runs
-are short, the worker keeps up to two jobs per slot reserved (for jobs of a
-few milliseconds, up to about 20 ms of work if that is more, at most 32); a
-slot that frees takes the next one at once.
+are short (under 250 ms) the worker keeps a job per slot reserved, two per
+slot under 100 ms, and for jobs of a few milliseconds up to about 20 ms of
+work if that is more (at most 32); a slot that frees takes the next one at
+once. Every job held ahead is one more whose attempt a crash of this worker
+spends, which is why longer jobs keep fewer.
 
 The buffer is refilled in one ``reserve`` call, and when matters: a reservation
 is a script the backend runs while every other client waits, and its reply
 takes the worker a while to read, so in the middle of a burst of finishing
 jobs it slows the jobs that come next. The buffer is therefore topped up
 once jobs have stopped finishing for a moment (``quiet``), and at once only
-when it is down to a quarter. Two jobs per slot let a whole burst (every
-slot finishing once) pass without a refill.
+when it is down to a quarter. Two jobs per slot let a whole burst of brief
+jobs (every slot finishing once) pass without a refill.
 
 While jobs are long (or before any finished), nothing is reserved ahead: a
 job must not wait in one busy worker's buffer while another worker is idle.
@@ -26,9 +28,11 @@ from collections import deque
 
 from docmill.queue.job import Job
 
-SHORT_JOB_S = 0.25  # reserve ahead only while the average job runs shorter than this; a buffered
-# job then waits at most about two such jobs for its slot
-AHEAD_PER_SLOT = 2  # short jobs: this many jobs reserved ahead per slot ...
+SHORT_JOB_S = 0.25  # reserve ahead only while the average job runs shorter than this (one per
+# slot: a buffered job then waits at most about one such job for its slot) ...
+BRIEF_JOB_S = 0.1  # ... and two per slot below this: a buffered job waits at most about 0.2 s,
+# and jobs this short come in bursts that one job ahead per slot would not last through
+AHEAD_PER_SLOT = 2
 BUFFER_WORK_S = 0.02  # ... or, for very short jobs, about this much of the worker's work ...
 MAX_DEPTH = 32  # ... but then no more jobs than this
 
@@ -49,13 +53,15 @@ class Prefetch:
 
     @property
     def depth(self) -> int:
-        """How many jobs to hold ahead: none for long jobs, two a slot for short ones, and for
-        very short ones up to ``BUFFER_WORK_S`` of work, so refills come in fewer, larger calls."""
+        """How many jobs to hold ahead: none for long jobs, one a slot for short ones and two for
+        brief ones, and for very short ones up to ``BUFFER_WORK_S`` of work if that is more, so
+        refills come in fewer, larger calls."""
         avg = self.avg_runtime_s
         if avg is None or avg >= self.short_job_s:
             return 0
         by_work = int(BUFFER_WORK_S * self.concurrency / max(avg, 1e-6))
-        return max(AHEAD_PER_SLOT * self.concurrency, min(by_work, MAX_DEPTH))
+        per_slot = AHEAD_PER_SLOT if avg < BRIEF_JOB_S else 1
+        return max(per_slot * self.concurrency, min(by_work, MAX_DEPTH))
 
     def wanted(self, free_slots: int, *, quiet: bool = False) -> int:
         """How many jobs to reserve now: enough for the free slots and a full buffer, but only
