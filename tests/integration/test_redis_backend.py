@@ -506,12 +506,13 @@ async def test_a_server_that_stops_answering_fails_each_call_at_the_url_s_socket
 async def test_a_restarted_server_is_reached_again_on_the_next_call_without_an_error(
     private_redis: tuple[str, subprocess.Popen[bytes]], tmp_path: Any
 ) -> None:
-    # Given a connected backend whose pooled connections all point at a server that then restarts
+    # Given a connected backend whose idle connections (several) all point at a server that
+    # then restarts
     url, proc = private_redis
     port = int(url.split(":")[2].split("/")[0])
     backend = backend_from_url(url)
     await backend.connect()
-    await backend.enqueue([make_job()])
+    await asyncio.gather(*(backend.enqueue([make_job()]) for _ in range(5)))
     proc.kill()
     proc.wait()
     binary = shutil.which("redis-server")
@@ -541,6 +542,27 @@ async def test_a_restarted_server_is_reached_again_on_the_next_call_without_an_e
         await backend.close()
         again.kill()
         again.wait()
+
+
+async def test_closing_the_backend_closes_every_connection_it_opened(
+    private_redis: tuple[str, subprocess.Popen[bytes]],
+) -> None:
+    url, _ = private_redis
+    port = int(url.split(":")[2].split("/")[0])
+    observer = redis.Redis(port=port)
+    backend = backend_from_url(url)
+    await backend.connect()
+    await asyncio.gather(*(backend.enqueue([make_job()]) for _ in range(5)))
+    await reserve_one(backend)
+    assert len(observer.client_list()) > 2
+
+    await backend.close()
+
+    deadline = time.monotonic() + 5
+    while len(observer.client_list()) > 1:  # the observer's own
+        assert time.monotonic() < deadline, observer.client_list()
+        time.sleep(0.05)
+    observer.close()
 
 
 async def test_scripts_are_loaded_again_after_the_server_forgot_them(

@@ -41,7 +41,7 @@ from docmill.queue.backend import (
     Reservation,
 )
 from docmill.queue.backends import mask_url
-from docmill.queue.backends.redis_wire import round_trip, use_c_packing
+from docmill.queue.backends.redis_wire import Connections, round_trip, use_c_packing
 from docmill.queue.errors import BackendError, BackendUnavailable, ConfigurationError
 from docmill.queue.job import ErrorInfo, Job, JobState
 
@@ -193,6 +193,8 @@ class RedisBackend(Backend):
         self._registered: dict[str, float] = {}  # queue -> when this process last added it
         self._redis: aioredis.Redis | None = None
         self._blocking: aioredis.Redis | None = None
+        self._fast: Connections | None = None  # the hot paths' connections (redis_wire.py)
+        self._fast_blocking: Connections | None = None
         self._timeout_s = DEFAULT_TIMEOUT_S
 
     # ------------------------------------------------------------ keys
@@ -255,12 +257,23 @@ class RedisBackend(Backend):
         # Its BLPOP legitimately blocks for its whole timeout: no deadline on this one.
         self._blocking = aioredis.Redis.from_url(url, **options)
         use_c_packing(self._blocking)
+        self._fast = Connections(command)
+        self._fast_blocking = Connections(self._blocking)
 
     async def close(self) -> None:
+        for connections in (self._fast, self._fast_blocking):
+            if connections is not None:
+                await connections.close()
         for client in (self._redis, self._blocking):
             if client is not None:
                 await client.aclose()
         self._redis = self._blocking = None
+        self._fast = self._fast_blocking = None
+
+    def _connections(self, connections: Connections | None) -> Connections:
+        if connections is None:
+            raise BackendError(f"the Redis backend at {mask_url(self.url)} is not connected; call connect()")
+        return connections
 
     @property
     def _client(self) -> aioredis.Redis:
@@ -304,7 +317,7 @@ class RedisBackend(Backend):
         a redis-py pipeline: the hot paths' version of ``_pipeline``."""
         for attempt in (1, 2):
             async with asyncio.timeout(self._timeout_s):
-                replies = await round_trip(self._client, commands)
+                replies = await round_trip(self._connections(self._fast), commands)
             errors = [reply for reply in replies if isinstance(reply, rexc.ResponseError)]
             if not errors:
                 return replies
@@ -405,7 +418,7 @@ class RedisBackend(Backend):
         keys = [*map(self._notify_key, queues), self._wake_key(worker_id)]
         reserve = self._evalsha_command("reserve", queues[0], *self._reserve_args(worker_id, lease_s, limit))
         blpop = ("BLPOP", *keys, _blpop_timeout(timeout))
-        woken, raw = await round_trip(self._blocking_client, [blpop, reserve])
+        woken, raw = await round_trip(self._connections(self._fast_blocking), [blpop, reserve])
         if isinstance(woken, Exception):
             raise woken
         if isinstance(raw, rexc.NoScriptError):  # Redis restarted meanwhile: nothing was reserved
