@@ -5,9 +5,11 @@ all carry the queue's hash tag; ``redis_lua/_keys.lua`` documents the key
 schema and is prepended to each script. Global keys (known queues, the restart
 request, wake-up tokens, heartbeats) are written with plain commands.
 
-Two connection pools: one for scripts and commands, one for the blocking
+Two redis-py clients: one for scripts and commands, one for the blocking
 ``BLPOP`` behind ``wait()``, so a worker waiting for work never delays its own
-acknowledgements.
+acknowledgements. The hot paths (dispatch, reserve, acknowledge, the idle
+wait) go over each client's connections as raw round trips
+(``redis_wire.py``); every call but the blocking wait has a deadline.
 
 A job id carries no queue name, so ``get`` and the by-id failed-store methods
 look the id up in every known queue with one pipelined round trip.
