@@ -24,6 +24,7 @@ from docmill.queue import (
     Release,
     WorkerOptions,
 )
+from docmill.queue.acks import AckPolicy
 from docmill.queue.backends.memory import MemoryBackend
 from docmill.queue.events import CapturedEventLog
 from docmill.queue.prefetch import Prefetch
@@ -651,8 +652,10 @@ async def test_jobs_finishing_in_a_stream_are_acknowledged_together_once_the_str
 
     await Client(backend, registry).dispatch_many([Dispatch("nap", (ms,)) for ms in range(30)])
 
-    # When one worker runs them all at once
-    reason, _ = await work(backend, registry, concurrency=30)
+    # When one worker runs them all at once (a quiet time that a loaded machine's stalls stay under)
+    worker = make_worker(backend, registry, concurrency=30)
+    worker.ack_policy = AckPolicy(quiet_s=0.05, max_wait_s=1.0)
+    reason = await asyncio.wait_for(worker.run(), 10)
 
     # Then their acks went out in a few calls, not one every couple of milliseconds, and none was lost
     assert reason is WorkerStopReason.EMPTY
