@@ -427,17 +427,13 @@ async def test_connect_to_a_port_where_nothing_listens_raises_backend_unavailabl
     assert "s3cret" not in message
 
 
-@pytest.fixture
-def private_redis(tmp_path: Any) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """A throwaway redis-server of our own, so a test may kill it or flush its scripts."""
+def start_redis_server(port: int, directory: Any) -> subprocess.Popen[bytes]:
+    """A redis-server on ``port`` that keeps nothing on disk, once it answers."""
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.skip("redis-server is not installed")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     proc = subprocess.Popen(
-        [binary, "--port", str(port), "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
+        [binary, "--port", str(port), "--save", "", "--appendonly", "no", "--dir", str(directory)],
         stdout=subprocess.DEVNULL,
     )
     client = redis.Redis(port=port)
@@ -452,6 +448,16 @@ def private_redis(tmp_path: Any) -> Iterator[tuple[str, subprocess.Popen[bytes]]
                 raise
             time.sleep(0.05)
     client.close()
+    return proc
+
+
+@pytest.fixture
+def private_redis(tmp_path: Any) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A throwaway redis-server of our own, so a test may kill it or flush its scripts."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = start_redis_server(port, tmp_path)
     yield f"redis://127.0.0.1:{port}/0?prefix=private", proc
     proc.kill()
     proc.wait()
@@ -515,22 +521,8 @@ async def test_a_restarted_server_is_reached_again_on_the_next_call_without_an_e
     await asyncio.gather(*(backend.enqueue([make_job()]) for _ in range(5)))
     proc.kill()
     proc.wait()
-    binary = shutil.which("redis-server")
-    assert binary is not None
-    again = subprocess.Popen(
-        [binary, "--port", str(port), "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
-        stdout=subprocess.DEVNULL,
-    )
+    again = start_redis_server(port, tmp_path)
     try:
-        deadline = time.monotonic() + 5
-        while True:
-            try:
-                redis.Redis(port=port).ping()
-                break
-            except redis.ConnectionError:
-                assert time.monotonic() < deadline, "the restarted redis-server did not answer"
-                time.sleep(0.05)
-
         # When the backend is used again: dispatch, reserve, and acknowledge
         [job_id] = await backend.enqueue([make_job()])
         job = await reserve_one(backend)
