@@ -10,7 +10,7 @@ import pytest
 from docmill.queue import ConfigurationError
 from docmill.queue.connection import DEFAULT_QUEUE_URL, queue_url_from_env
 from docmill.queue.events import EventLog
-from docmill.queue.worker_main import build_parser, main, options_from_args
+from docmill.queue.worker_main import build_parser, event_loop_runner, main, options_from_args
 
 
 def test_key_value_lines_quote_values_with_spaces() -> None:
@@ -102,3 +102,28 @@ def test_boot_failures_exit_with_the_boot_failure_code(
     lines = capsys.readouterr().out.splitlines()
     assert " error worker.boot_failed " in lines[0]
     assert lines[-1].endswith(" error worker.stopped reason=BOOT_FAILURE exit_code=3")
+
+
+async def _loop_kind() -> str:
+    import asyncio
+
+    return type(asyncio.get_running_loop()).__module__.split(".")[0]
+
+
+@pytest.mark.parametrize(
+    ("kind", "expected"), [("auto", "uvloop"), ("uvloop", "uvloop"), ("asyncio", "asyncio")]
+)
+def test_the_worker_runs_on_uvloop_unless_asked_for_asyncio(kind: str, expected: str) -> None:
+    pytest.importorskip("uvloop")
+    with event_loop_runner(kind) as runner:
+        assert runner.run(_loop_kind()) == expected
+
+
+def test_asking_for_uvloop_where_it_is_missing_is_a_boot_failure(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # import uvloop now raises ImportError
+    with pytest.raises(ConfigurationError, match="uvloop is not installed"):
+        event_loop_runner("uvloop")
+    with event_loop_runner("auto") as runner:
+        assert runner.run(_loop_kind()) == "asyncio"

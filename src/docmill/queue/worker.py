@@ -166,6 +166,7 @@ class Worker:
             queues=",".join(self.options.queues),
             concurrency=self.options.concurrency,
             lease_s=self.options.lease_s,
+            loop=type(loop).__module__.split(".")[0],  # asyncio or uvloop
         )
         flusher = loop.create_task(self._flusher())
         background = [loop.create_task(renewer.run()), loop.create_task(self._housekeeping())]

@@ -76,6 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
     add("--stop-when-empty", action="store_true", help="stop when the queues are empty")
     add("--lease", type=float, default=DEFAULTS.lease_s, help="lease seconds, renewed every third of it")
     add("--grace", type=float, default=DEFAULTS.stop_grace_s, help="seconds running jobs get after SIGTERM")
+    add(
+        "--loop",
+        default="auto",
+        choices=("auto", "uvloop", "asyncio"),
+        help="event loop: uvloop where installed (auto, the default), or asyncio's own",
+    )
     add("--json", action="store_true", help="log JSON lines")
     add("--log-level", default="info", choices=sorted(LEVELS), help="debug, info, warning or error")
     return p
@@ -133,9 +139,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         registry = load_apps(args.app)
         url = args.connection or queue_url_from_env()
         backend = backend_from_url(url)
+        runner = event_loop_runner(args.loop)
     except (BadOption, ConfigurationError, ValueError) as exc:
         return _boot_failure(log, exc)
-    return asyncio.run(_work(backend, registry, options, log, url))
+    with runner:
+        return runner.run(_work(backend, registry, options, log, url))
+
+
+def event_loop_runner(kind: str) -> asyncio.Runner:
+    """A runner on uvloop where it is installed (``auto``) or asked for, else on asyncio's loop.
+
+    uvloop runs the worker's I/O callbacks and timers in C: on the peer benchmark's
+    workloads a worker on it drained no-op jobs 15-25% faster and finished a burst of
+    I/O-bound jobs 1-2% sooner (docs/benchmarks.md).
+    """
+    if kind == "asyncio":
+        return asyncio.Runner()
+    try:
+        import uvloop
+    except ImportError:
+        if kind == "uvloop":
+            raise ConfigurationError("--loop uvloop: uvloop is not installed") from None
+        return asyncio.Runner()
+    return asyncio.Runner(loop_factory=uvloop.new_event_loop)
 
 
 async def _work(backend: Backend, registry: Registry, options: WorkerOptions, log: EventLog, url: str) -> int:
