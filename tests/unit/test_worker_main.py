@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import sys
 
 import pytest
 
@@ -113,15 +114,13 @@ async def _loop_kind() -> str:
 @pytest.mark.parametrize(
     ("kind", "expected"), [("auto", "uvloop"), ("uvloop", "uvloop"), ("asyncio", "asyncio")]
 )
+@pytest.mark.skipif(sys.platform == "win32", reason="uvloop is a dependency everywhere but Windows")
 def test_the_worker_runs_on_uvloop_unless_asked_for_asyncio(kind: str, expected: str) -> None:
-    pytest.importorskip("uvloop")
     with event_loop_runner(kind) as runner:
         assert runner.run(_loop_kind()) == expected
 
 
 def test_asking_for_uvloop_where_it_is_missing_is_a_boot_failure(monkeypatch: pytest.MonkeyPatch) -> None:
-    import sys
-
     monkeypatch.setitem(sys.modules, "uvloop", None)  # import uvloop now raises ImportError
     with pytest.raises(ConfigurationError, match="uvloop is not installed"):
         event_loop_runner("uvloop")
