@@ -29,7 +29,7 @@ from docmill.queue.worker import Worker
 
 def make_worker(backend: MemoryBackend, registry: Registry, **options: Any) -> Worker:
     settings: dict[str, Any] = {"sleep_s": 0.05, "stop_grace_s": 1.0, **options}
-    seams: dict[str, Any] = {k: settings.pop(k) for k in ("rss_mb", "worker_id") if k in settings}
+    seams: dict[str, Any] = {k: settings.pop(k) for k in ("rss_mb", "worker_id", "clock") if k in settings}
     seams.setdefault("rss_mb", lambda: 40.0)  # the test process's own size must not trip the limit
     return Worker(
         backend,
@@ -127,6 +127,22 @@ async def test_a_restart_requested_after_start_stops_the_worker() -> None:
     assert not task.done()
     backend.clock = lambda: time.time() + 1  # the request is certainly newer than the start
     await backend.request_restart()
+    assert await asyncio.wait_for(task, 5) is WorkerStopReason.RESTART
+
+
+@pytest.mark.parametrize("skew_s", [-3600.0, 3600.0])
+async def test_a_restart_is_obeyed_whatever_this_hosts_clock_says(skew_s: float) -> None:
+    # Given a worker whose host clock is an hour off the backend's, and a request older than it
+    backend = MemoryBackend()
+    await backend.request_restart()
+    worker = make_worker(backend, Registry(), sleep_s=30, clock=lambda: time.time() + skew_s)
+    task = asyncio.create_task(worker.run())
+    await asyncio.sleep(0.15)
+    assert not task.done()  # the old request does not stop it, even with the clock an hour behind
+    # When a restart is requested after it started (by the backend's clock)
+    backend.clock = lambda: time.time() + 1
+    await backend.request_restart()
+    # Then it stops for the restart, even with its clock an hour ahead
     assert await asyncio.wait_for(task, 5) is WorkerStopReason.RESTART
 
 

@@ -501,10 +501,17 @@ class Worker:
     async def _housekeeping(self) -> None:
         """Poll for a restart request every ``restart_poll_s`` and write a heartbeat every ``heartbeat_s``."""
         next_heartbeat = 0.0
+        # The request standing when this worker first looks is the baseline; any other value
+        # later is a new request (Laravel's way). Comparing the request's time with this
+        # worker's start would compare the backend's clock with this host's.
+        baseline: float | None = None
+        baseline_read = False
         while not cancelling():
             try:
                 requested_at = await self.backend.restart_requested_at()
-                if requested_at is not None and requested_at > self.started_at:
+                if not baseline_read:
+                    baseline, baseline_read = requested_at, True
+                elif requested_at != baseline:
                     self._restart_requested = True
                     self._wake()
                 if self.monotonic() >= next_heartbeat:
