@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 import pytest
 
 from docmill.queue.events import CapturedEventLog
+from docmill.queue.stop import WorkerStopReason
 from docmill.supervisor.config import PoolConfig
 from docmill.supervisor.pool import KILL_MARGIN_S, Pool
-from docmill.supervisor.process import Command, Process, RestartPolicy
+from docmill.supervisor.process import Command, Process, RestartPolicy, describe_exit
 from docmill.supervisor.states import PoolState, ProcessState
 
 S = ProcessState
@@ -164,7 +165,9 @@ def test_exit_code_3_is_fatal_at_once_even_after_booting() -> None:
     assert process.state is S.FATAL
 
 
-@pytest.mark.parametrize(("code", "reason"), [(0, "stopped"), (12, "memory"), (13, "job_timeout")])
+@pytest.mark.parametrize(
+    ("code", "reason"), [(0, "stopped"), (12, "memory"), (13, "job_timeout"), (15, "lease_lost")]
+)
 def test_a_recycle_exit_asks_for_an_immediate_respawn(code: int, reason: str) -> None:
     clock, spawner = FakeClock(), FakeSpawner()
     process = started(clock, spawner)
@@ -174,6 +177,12 @@ def test_a_recycle_exit_asks_for_an_immediate_respawn(code: int, reason: str) ->
     exit_ = process.poll(clock.now, POLICY)
     assert exit_ is not None and exit_.state is S.EXITED and exit_.delay_s == 0
     assert exit_.reason == reason
+
+
+def test_every_exit_code_a_worker_gives_is_named_after_its_stop_reason() -> None:
+    for reason in WorkerStopReason:
+        if reason.exit_code != 0:  # 0 covers several reasons: "stopped"
+            assert describe_exit(reason.exit_code) == reason.value
 
 
 def test_crashes_of_a_booted_process_back_off_but_never_go_fatal() -> None:

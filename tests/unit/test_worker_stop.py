@@ -334,6 +334,34 @@ async def test_a_lost_lease_cancels_the_job_without_acknowledging_it() -> None:
     assert events(worker, "job.requeued") == [] and events(worker, "job.done") == []
 
 
+async def test_a_lost_lease_on_a_sync_handler_ends_the_worker_so_its_thread_stops() -> None:
+    # Given a sync handler running in a thread, and another job waiting behind it
+    backend, registry = CountingBackend(), Registry()
+    started, release = threading.Event(), threading.Event()
+
+    @registry.handler(name="blocking")
+    def blocking() -> None:
+        started.set()
+        release.wait(10)
+
+    stuck = await Client(backend, registry).dispatch("blocking")
+    worker = make_worker(backend, registry, lease_s=0.15, concurrency=1)
+    task = asyncio.create_task(worker.run())
+    await asyncio.to_thread(started.wait, 5)
+    # When its lease is lost (the backend may now give the job to another worker)
+    backend.lose_all = True
+    # Then the worker stops at once with LEASE_LOST: a thread cannot be cancelled otherwise
+    try:
+        assert await asyncio.wait_for(task, 5) is WorkerStopReason.LEASE_LOST
+    finally:
+        release.set()
+    assert WorkerStopReason.LEASE_LOST.exit_code == 15
+    [event] = events(worker, "worker.lease_lost_in_thread")
+    assert event["id"] == stuck
+    job = await backend.get(stuck)
+    assert job is not None and job.state is JobState.RESERVED  # not acked: its lease brings it back
+
+
 class UnreachableBackend(MemoryBackend):
     """Every reservation fails, as with Redis down."""
 

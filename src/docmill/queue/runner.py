@@ -48,6 +48,7 @@ class Running:
     job: Job
     phase: Phase = Phase.RUNNING
     lost: bool = False
+    in_thread: bool = False  # a sync handler runs it: cancelling the task does not stop it
     task: asyncio.Task[None] | None = None
 
 
@@ -133,6 +134,7 @@ class JobRunner:
                 with deadline:
                     await handler.func(*job.args, **job.kwargs)
             else:
+                entry.in_thread = True
                 await self._run_sync(handler, job, effective.timeout_s)
         except Release as release:
             await self._settle(

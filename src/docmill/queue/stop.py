@@ -2,7 +2,9 @@
 
 A supervisor reads the exit code: 0 means "stopped on purpose, start another
 if you want one"; ``MEMORY`` and ``JOB_TIMEOUT`` ask for a fresh process;
-``BACKEND_LOST`` asks for a restart with backoff; ``BOOT_FAILURE`` means the
+``LEASE_LOST`` too (a sync handler's thread, whose job the backend may now give
+to another worker, cannot be stopped any other way); ``BACKEND_LOST`` asks for a
+restart with backoff; ``BOOT_FAILURE`` means the
 worker can never start as configured, so restarting it again is pointless.
 """
 
@@ -22,6 +24,7 @@ class WorkerStopReason(Enum):
     MEMORY = "memory"  # resident memory above --memory
     JOB_TIMEOUT = "job_timeout"  # a sync handler overran its timeout; only ending the process stops it
     BACKEND_LOST = "backend_lost"  # the backend stayed unreachable longer than the grace
+    LEASE_LOST = "lease_lost"  # a sync handler's lease was lost; only ending the process stops its thread
     BOOT_FAILURE = "boot_failure"  # bad --app, bad options, unknown backend or malformed URL
 
     @property
@@ -38,5 +41,6 @@ _EXIT_CODES = {
     WorkerStopReason.MEMORY: 12,
     WorkerStopReason.JOB_TIMEOUT: 13,
     WorkerStopReason.BACKEND_LOST: 14,
+    WorkerStopReason.LEASE_LOST: 15,
     WorkerStopReason.BOOT_FAILURE: 3,
 }

@@ -20,7 +20,8 @@ Outcomes: success is acknowledged; an exception retries with backoff or fails
 for good; ``Release`` puts the job back without spending an attempt; a
 timeout counts as a failed attempt. An async handler is cancelled at its
 timeout; a sync handler cannot be, so the worker records the timeout, puts
-its other jobs back and ends with ``WorkerStopReason.JOB_TIMEOUT``.
+its other jobs back and ends with ``WorkerStopReason.JOB_TIMEOUT``; the same
+goes for a sync handler whose lease is lost (``LEASE_LOST``).
 """
 
 from __future__ import annotations
@@ -449,6 +450,15 @@ class Worker:
             self.log.warning("job.lease_lost", **fields(entry.job), action="cancelled without ack")
             if entry.phase is Phase.RUNNING and entry.task is not None:
                 entry.task.cancel()
+            if entry.in_thread and entry.phase is Phase.RUNNING:
+                # The backend may hand the job to another worker while this thread still runs
+                # it; as with a sync overrun, only ending the process stops the thread.
+                self.log.error(
+                    "worker.lease_lost_in_thread",
+                    **fields(entry.job),
+                    action="ending the process: a sync handler cannot be interrupted",
+                )
+                self.request_stop(WorkerStopReason.LEASE_LOST)
 
     def _ack(self, completion: Completion) -> None:
         self.prefetch.observe(completion.runtime_s)
@@ -548,7 +558,8 @@ class Worker:
         await asyncio.gather(*(self._put_back(job) for job in self.prefetch.take_all()))  # never started
         grace_s = (
             0.0
-            if reason in (WorkerStopReason.JOB_TIMEOUT, WorkerStopReason.BACKEND_LOST)
+            if reason
+            in (WorkerStopReason.JOB_TIMEOUT, WorkerStopReason.BACKEND_LOST, WorkerStopReason.LEASE_LOST)
             else (self.options.stop_grace_s)
         )
         deadline = self.monotonic() + grace_s

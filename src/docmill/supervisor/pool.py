@@ -21,7 +21,7 @@ from typing import Any
 
 from docmill.queue.events import EventLog
 from docmill.supervisor.config import PoolConfig
-from docmill.supervisor.process import Clock, Command, Exit, Process, RestartPolicy, Spawner
+from docmill.supervisor.process import RECYCLE_CODES, Clock, Command, Exit, Process, RestartPolicy, Spawner
 from docmill.supervisor.states import TRANSIENT, PoolState, ProcessState
 
 # After stop_wait_s the worker hands back the jobs still running; SIGKILL waits this much longer.
@@ -235,7 +235,7 @@ class Pool:
             fields["boot_failures"] = process.boot_failures
         if exit_.state is ProcessState.FATAL:
             fields["fatal_reason"] = process.fatal_reason
-        expected = process.stop_reason is not None or exit_.code in (0, 12, 13)
+        expected = process.stop_reason is not None or exit_.code in RECYCLE_CODES
         (self.log.info if expected else self.log.warning)("process.exited", **fields)
 
     def snapshot(self, now_wall: float) -> dict[str, Any]:

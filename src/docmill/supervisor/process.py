@@ -6,8 +6,8 @@ forking (``children.py`` is the real spawner).
 
 How an exit is read (the worker's codes, ``docmill.queue.stop``):
 
-* 0 (max time, max jobs, restart, interrupted), 12 (memory), 13 (job timeout):
-  a *recycle*. The process did its job; a fresh one starts at once.
+* 0 (max time, max jobs, restart, interrupted), 12 (memory), 13 (job timeout),
+  15 (a sync job's lease lost): a *recycle*. The process did its job; a fresh one starts at once.
 * 3 (boot failure): it can never start as configured. FATAL, never retried.
 * anything else (14 backend lost, a traceback's 1, killed by a signal): a
   *crash*. Restarted after a delay that doubles with each crash in a row.
@@ -28,8 +28,15 @@ from docmill.supervisor.states import ALIVE, ProcessState, transition
 
 EXIT_BOOT_FAILURE = 3
 EXIT_BACKEND_LOST = 14  # the queue backend stayed unreachable: an outage, never a reason for FATAL
-RECYCLE_CODES = frozenset({0, 12, 13})  # asked for a fresh process: restart without delay
-EXIT_NAMES = {0: "stopped", 3: "boot_failure", 12: "memory", 13: "job_timeout", 14: "backend_lost"}
+RECYCLE_CODES = frozenset({0, 12, 13, 15})  # asked for a fresh process: restart without delay
+EXIT_NAMES = {
+    0: "stopped",
+    3: "boot_failure",
+    12: "memory",
+    13: "job_timeout",
+    14: "backend_lost",
+    15: "lease_lost",
+}
 
 
 class Child(Protocol):

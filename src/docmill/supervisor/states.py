@@ -7,7 +7,7 @@ refuses any move not listed here::
     EXITED   -> STARTING                      spawn
     STARTING -> RUNNING                       alive for ``startsecs``: it booted
     STARTING -> BACKOFF | FATAL               died early (FATAL: exit 3, or retries used up)
-    RUNNING  -> EXITED                        exited on its own, cleanly (0, 12, 13): respawn now
+    RUNNING  -> EXITED                        exited on its own, cleanly (0, 12, 13, 15): respawn now
     RUNNING  -> BACKOFF | FATAL               crashed (FATAL: exit 3)
     BACKOFF  -> STARTING                      the delay is over
     STARTING | RUNNING -> STOPPING            SIGTERM sent (shutdown, pause, scale down, reload)
@@ -45,7 +45,7 @@ class IllegalTransition(RuntimeError):
 _ALLOWED: dict[ProcessState, frozenset[ProcessState]] = {
     ProcessState.EXITED: frozenset(
         {
-            # Spawned for the first time, or again after a clean exit (a recycle: 0, 12, 13).
+            # Spawned for the first time, or again after a clean exit (a recycle: 0, 12, 13, 15).
             ProcessState.STARTING,
         }
     ),
@@ -65,7 +65,7 @@ _ALLOWED: dict[ProcessState, frozenset[ProcessState]] = {
         {
             # Asked to stop: SIGTERM sent, running jobs may finish.
             ProcessState.STOPPING,
-            # Exited on its own for a named reason that asks for a fresh process (0, 12, 13).
+            # Exited on its own for a named reason that asks for a fresh process (0, 12, 13, 15).
             ProcessState.EXITED,
             # Crashed (killed by a signal, an unexpected code, backend lost): restart after a delay.
             ProcessState.BACKOFF,
