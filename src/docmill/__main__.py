@@ -1,5 +1,5 @@
 """`python -m docmill ...` is the `docmill` command."""
 
-from docmill.cli.main import run
+from docmill.cli.entry import run
 
 run()

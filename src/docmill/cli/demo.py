@@ -199,7 +199,7 @@ def _docmill_command() -> list[str]:
     return [
         sys.executable,
         "-c",
-        "import sys; sys.argv[0] = 'docmill'; from docmill.cli.main import run; run()",
+        "import sys; sys.argv[0] = 'docmill'; from docmill.cli.entry import run; run()",
     ]
 
 

@@ -1,8 +1,10 @@
 """`docmill queue work`: one worker process (the seed's `queue:work`).
 
-The command replaces this process with the lean ``docmill.queue.worker_main``
-(same pid, so a supervisor's signals still reach the worker) so that a running
-worker does not keep Typer and Rich in memory. Options and their help live in
+The console script sends `docmill queue work` to ``docmill.queue.worker_main``
+before Typer is even imported (``docmill.cli.entry``). This command is the way
+in from the Typer app itself (``python -m docmill.cli.main``, tests): it replaces
+this process with the lean worker (same pid, so a supervisor's signals still
+reach it) so that a running worker does not keep Typer and Rich in memory. Options and their help live in
 ``worker_main`` alone: `docmill queue work --help` shows them.
 """
 

@@ -23,7 +23,7 @@ def docmill_executable() -> tuple[str, ...]:
     return (
         sys.executable,
         "-c",
-        "import sys; sys.argv[0] = 'docmill'; from docmill.cli.main import run; run()",
+        "import sys; sys.argv[0] = 'docmill'; from docmill.cli.entry import run; run()",
     )
 
 
