@@ -16,6 +16,7 @@ from docmill.queue import (
     Client,
     Dispatch,
     ErrorInfo,
+    Fail,
     Job,
     JobOptions,
     JobState,
@@ -175,6 +176,35 @@ async def test_max_exceptions_fails_the_job_before_its_tries_are_spent() -> None
     assert job is not None and job.state is JobState.FAILED
     assert job.attempts == 2  # the second exception reached max_exceptions
     assert [e["error"] for e in events(worker, "job.failed")] == ["RuntimeError: always"]
+
+
+class NotRetryable(Fail):
+    pass
+
+
+async def test_a_handler_that_raises_fail_is_failed_at_once_with_tries_left() -> None:
+    backend, registry = MemoryBackend(), Registry()
+
+    @registry.handler(name="hopeless")
+    async def hopeless() -> None:
+        raise NotRetryable("the address is refused")
+
+    @registry.handler(name="hopeless_sync")
+    def hopeless_sync() -> None:
+        raise Fail("no retry can help")
+
+    client = Client(backend, registry)
+    ids = [await client.dispatch(name, options=JobOptions(tries=5)) for name in ("hopeless", "hopeless_sync")]
+    _, worker = await work(backend, registry)
+
+    for job_id in ids:
+        job = await backend.get(job_id)
+        assert job is not None and job.state is JobState.FAILED and job.attempts == 1
+    assert sorted(e["error"] for e in events(worker, "job.failed")) == [
+        "Fail: no retry can help",
+        "NotRetryable: the address is refused",
+    ]
+    assert events(worker, "job.retry") == []
 
 
 async def test_a_job_past_retry_until_is_failed_without_running() -> None:

@@ -23,7 +23,7 @@ from docmill.queue.errors import (
     UnknownHandler,
 )
 from docmill.queue.events import CapturedEventLog, EventLog
-from docmill.queue.job import ErrorInfo, Job, JobState, Release
+from docmill.queue.job import ErrorInfo, Fail, Job, JobState, Release
 from docmill.queue.options import (
     EffectiveOptions,
     JobOptions,
@@ -48,6 +48,7 @@ __all__ = [
     "EffectiveOptions",
     "ErrorInfo",
     "EventLog",
+    "Fail",
     "Handler",
     "Job",
     "JobNotFound",

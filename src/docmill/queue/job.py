@@ -40,6 +40,15 @@ TERMINAL = frozenset({JobState.COMPLETED, JobState.FAILED})
 WAITING = frozenset({JobState.PENDING, JobState.DELAYED})
 
 
+class Fail(Exception):
+    """Raised by a handler (or subclassed by its errors) to fail its job for good now.
+
+    For errors no retry can fix (Laravel's ``$this->fail()``): the job goes to the
+    failed store at once, whatever ``tries`` it has left, with this exception as its
+    error. Any other exception spends an attempt and is retried per the job's options.
+    """
+
+
 class Release(BaseException):
     """Raised by a handler to put its job back for ``delay_s`` seconds.
 

@@ -6,6 +6,7 @@ Outcomes:
 * ``Release(delay_s)``: back in ``delay_s``, the attempt refunded, nothing counted;
 * an exception or a timeout: retried after the backoff, or failed for good when
   ``max_exceptions``, ``tries`` or ``retry_until`` says so;
+* ``Fail`` (or an error deriving from it): failed for good at once;
 * a sync handler past its timeout cannot be interrupted: the timeout is
   recorded and ``on_sync_timeout`` asks the worker to end the process.
 
@@ -30,7 +31,7 @@ from docmill.queue.backend import Backend, Completion
 from docmill.queue.deadlines import Deadlines
 from docmill.queue.events import EventLog
 from docmill.queue.health import BackendHealth, reraise_if_cancelled
-from docmill.queue.job import ErrorInfo, Job, Release
+from docmill.queue.job import ErrorInfo, Fail, Job, Release
 from docmill.queue.options import EffectiveOptions, WorkerOptions, backoff_delay_s, resolve_options
 from docmill.queue.registry import Handler, Registry
 
@@ -162,10 +163,13 @@ class JobRunner:
             await self._after_exception(entry, effective, timeout_error(job, effective))
         except Exception as exc:
             if deadline.expired:
-                error = timeout_error(job, effective)
+                await self._after_exception(entry, effective, timeout_error(job, effective))
+            elif isinstance(exc, Fail):  # the handler knows no retry can help
+                error = ErrorInfo.from_exception(exc, traceback.format_exc())
+                await self._fail(entry, error, effective, count_exception=True)
             else:
                 error = ErrorInfo.from_exception(exc, traceback.format_exc())
-            await self._after_exception(entry, effective, error)
+                await self._after_exception(entry, effective, error)
         else:
             runtime_s = self.monotonic() - started
             entry.phase = Phase.DONE
