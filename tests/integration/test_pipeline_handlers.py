@@ -22,6 +22,7 @@ from docmill.documents import context as context_module
 from docmill.documents import jobs
 from docmill.documents.analyzing import analyze_document
 from docmill.documents.context import DocumentContext, current_context, use_context
+from docmill.documents.dispatch import WEBHOOK
 from docmill.documents.models import ChunkResult, Document, DocumentEvent
 from docmill.documents.processing import OFFLINE_PROCESSOR, process_document
 from docmill.documents.settings import DocumentSettings
@@ -30,7 +31,7 @@ from docmill.documents.webhook import SIGNATURE_HEADER, sign
 from docmill.llm.ratelimit import RateLimits
 from docmill.llm.settings import LLMSettings
 from docmill.llm.types import LLMRequest, LLMResponse, Provider
-from docmill.queue import Backend, JobState, WorkerOptions, backend_from_url
+from docmill.queue import Backend, Job, JobState, WorkerOptions, backend_from_url
 from docmill.queue.events import CapturedEventLog
 from docmill.queue.worker import Worker
 from docmill.testing import AnthropicEmulator, EmulatorConfig, FaultKind
@@ -310,6 +311,84 @@ async def test_a_receiver_that_keeps_failing_leaves_the_webhook_in_the_failed_jo
         if j.name == "documents.webhook"
     ]
     assert job.state is JobState.FAILED
+
+
+class HttpServer:
+    """A real HTTP server on loopback that answers 200 and counts who connected."""
+
+    def __init__(self) -> None:
+        self.connections = 0
+        self.server: asyncio.Server | None = None
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next(
+            (
+                int(line.split(b":")[1])
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length")
+            ),
+            0,
+        )
+        await reader.readexactly(length)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    async def __aenter__(self) -> str:
+        self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        port = self.server.sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}/hook"
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.server is not None
+        self.server.close()
+        await self.server.wait_closed()
+
+
+async def webhook_job(context: DocumentContext, document_id: int) -> Job:
+    (job,) = [j for j in await context.backend.find_by_tag(f"document:{document_id}") if j.name == WEBHOOK]
+    return job
+
+
+@pytest.mark.parametrize("llm", ["extractive"], indirect=True)
+@pytest.mark.parametrize("queue_url", ["memory"], indirect=True)
+async def test_a_callback_url_on_loopback_is_refused_and_failed_at_once(context: DocumentContext) -> None:
+    # Given the real network (no in-process transport) and a receiver on 127.0.0.1
+    context.webhook_transport = None
+    path = EXAMPLES[1]
+    server = HttpServer()
+    async with server as url:
+        document = await context.service.upload(path.read_bytes(), path.name, {"callback_url": url})
+        log = await work_until(context, all_settled(context, [document.id]))
+    # Then nothing reached it, and the webhook failed for good on its first attempt
+    assert server.connections == 0
+    (failed,) = log.events("job.failed")
+    assert (
+        failed["name"] == WEBHOOK and "WebhookRefused" in failed["error"] and "127.0.0.1" in failed["error"]
+    )
+    job = await webhook_job(context, document.id)
+    assert job.state is JobState.FAILED and job.attempts == 1  # webhook_tries is 2: not retried
+    assert (await context.service.get(document.id)).status == "completed"  # the document is unharmed
+
+
+@pytest.mark.parametrize("llm", ["extractive"], indirect=True)
+@pytest.mark.parametrize("queue_url", ["memory"], indirect=True)
+async def test_private_callbacks_are_sent_where_the_setting_allows_them(
+    context: DocumentContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    context.webhook_transport = None
+    monkeypatch.setattr(
+        context, "settings", dataclasses.replace(context.settings, webhook_allow_private=True)
+    )
+    path = EXAMPLES[1]
+    server = HttpServer()
+    async with server as url:
+        document = await context.service.upload(path.read_bytes(), path.name, {"callback_url": url})
+        await work_until(context, all_settled(context, [document.id]))
+    assert server.connections == 1
+    assert (await webhook_job(context, document.id)).state is JobState.COMPLETED
 
 
 # ---------------------------------------------------------------------- cancelling

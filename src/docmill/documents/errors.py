@@ -12,6 +12,7 @@ The tree::
     │   └── EmptyUpload           no bytes at all
     ├── QueueUnavailable          the job queue could not take the next job for a document
     ├── WebhookRejected           the callback URL answered a webhook with an error status
+    ├── WebhookRefused            the callback URL points into a private network
     └── InvalidSetting            an environment variable holds a value that cannot work
 
 Analysis failures are a separate tree (``docmill.documents.analysis.errors``): a document
@@ -22,6 +23,8 @@ Every message is one sentence that says what happened and what to do.
 """
 
 from __future__ import annotations
+
+from docmill.queue import Fail
 
 
 class DocumentError(Exception):
@@ -117,3 +120,17 @@ class WebhookRejected(DocumentError):
         )
         self.document_id = document_id
         self.status_code = status_code
+
+
+class WebhookRefused(DocumentError, Fail):
+    """The callback URL's host is on loopback or a private network; the webhook job fails for
+    good at once (``Fail``), since no retry can change where the host points."""
+
+    def __init__(self, document_id: int, url: str, address: str) -> None:
+        super().__init__(
+            f"The callback URL {url} of document {document_id} points at {address}, a loopback, "
+            "private or link-local address, so the webhook was not sent; give a public URL, or "
+            "set DOCMILL_WEBHOOK_ALLOW_PRIVATE=true where webhooks go to the same network."
+        )
+        self.document_id = document_id
+        self.address = address

@@ -17,6 +17,7 @@ The seed's names keep their meaning (``DOCUMENT_ANALYSIS_QUEUE``,
     DOCMILL_API_TOKENS              API bearer tokens, comma separated      (none)
     DOCMILL_WEBHOOK_SECRET          HMAC key of webhook signatures          (none)
     DOCUMENT_WEBHOOK_TIMEOUT        seconds per webhook request             10
+    DOCMILL_WEBHOOK_ALLOW_PRIVATE   send webhooks to loopback/private hosts false
 
 Secrets (API tokens, the webhook secret, passwords in URLs, the LLM key) never appear
 in ``repr`` or in ``masked()``.
@@ -61,6 +62,7 @@ class DocumentSettings:
     webhook_timeout_s: float = 10.0
     webhook_tries: int = 5
     webhook_backoff_s: tuple[int, ...] = WEBHOOK_BACKOFF_S
+    webhook_allow_private: bool = False  # loopback, private and link-local hosts (webhook.py)
     api_tokens: tuple[str, ...] = field(default=(), repr=False)
     webhook_secret: str | None = field(default=None, repr=False)
     llm: LLMSettings | None = field(default=None, repr=False)
@@ -96,6 +98,7 @@ class DocumentSettings:
             processing_timeout_s=_number(env, "PROCESSING_JOB_TIMEOUT", 1800.0, minimum=10),
             chunk_concurrency=int(_number(env, "DOCUMENT_CHUNK_CONCURRENCY", 4, minimum=1)),
             webhook_timeout_s=_number(env, "DOCUMENT_WEBHOOK_TIMEOUT", 10.0, minimum=0.1),
+            webhook_allow_private=_flag(env, "DOCMILL_WEBHOOK_ALLOW_PRIVATE"),
             api_tokens=tuple(t.strip() for t in _get(env, "DOCMILL_API_TOKENS").split(",") if t.strip()),
             webhook_secret=_get(env, "DOCMILL_WEBHOOK_SECRET") or None,
             llm=LLMSettings.from_env(env),
@@ -132,6 +135,7 @@ class DocumentSettings:
             "webhook_timeout_s": self.webhook_timeout_s,
             "webhook_tries": self.webhook_tries,
             "webhook_backoff_s": list(self.webhook_backoff_s),
+            "webhook_allow_private": self.webhook_allow_private,
             "api_tokens": f"{len(self.api_tokens)} set" if self.api_tokens else "none",
             "webhook_secret": "***" if self.webhook_secret else "none",
             "llm": self.llm.masked() if self.llm is not None else None,
@@ -167,3 +171,16 @@ def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float
     if value < minimum:
         raise InvalidSetting(f"{name}={raw!r} is too small; set it to at least {minimum:g}.")
     return value
+
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"", "0", "false", "no", "off"})
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = _get(env, name).lower()
+    if raw in _TRUE:
+        return True
+    if raw in _FALSE:
+        return False
+    raise InvalidSetting(f"{name}={raw!r} is not a yes/no value; set it to true or false.")
