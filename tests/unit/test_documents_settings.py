@@ -95,6 +95,19 @@ def test_a_bad_number_names_the_variable(name: str, value: str, message: str) ->
         DocumentSettings.from_env({name: value})
 
 
+@pytest.mark.parametrize(
+    ("value", "allowed"), [("", False), ("false", False), ("0", False), ("TRUE", True), ("yes", True)]
+)
+def test_private_webhook_destinations_are_refused_unless_allowed(value: str, allowed: bool) -> None:
+    settings = DocumentSettings.from_env({"DOCMILL_WEBHOOK_ALLOW_PRIVATE": value})
+    assert settings.webhook_allow_private is allowed
+
+
+def test_a_yes_no_setting_that_is_neither_names_the_variable() -> None:
+    with pytest.raises(InvalidSetting, match="DOCMILL_WEBHOOK_ALLOW_PRIVATE='maybe' is not a yes/no value"):
+        DocumentSettings.from_env({"DOCMILL_WEBHOOK_ALLOW_PRIVATE": "maybe"})
+
+
 def test_plain_postgres_urls_use_psycopg_3() -> None:
     assert normalize_database_url("postgres://u@h/db") == "postgresql+psycopg://u@h/db"
     assert normalize_database_url("postgresql://u@h/db") == "postgresql+psycopg://u@h/db"
