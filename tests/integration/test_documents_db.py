@@ -18,6 +18,7 @@ from sqlalchemy import create_engine, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from docmill.documents import service as service_module
 from docmill.documents.context import DocumentContext
 from docmill.documents.db import VERSION_TABLE, upgrade
 from docmill.documents.errors import (
@@ -84,7 +85,7 @@ def test_migrations_create_the_schema_and_running_them_again_changes_nothing(dat
         tables = set(inspect(engine).get_table_names())
         assert {"documents", "document_events", "document_chunk_results", VERSION_TABLE} <= tables
         with engine.connect() as connection:
-            assert connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar() == "0001"
+            assert connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar() == "0002"
     finally:
         engine.dispose()
 
@@ -133,6 +134,35 @@ async def test_the_same_bytes_and_options_return_the_existing_document_unless_fo
     assert again.id == first.id
     assert len({first.id, other.id, forced.id}) == 3
     assert (await service.list()).total == 3
+
+
+async def test_an_upload_racing_an_identical_one_returns_the_document_the_other_created(
+    service: DocumentService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an identical upload that created its document after this one looked (simulated:
+    # this upload's lookup misses once, as it would between the other's lookup and commit)
+    first = await service.upload(b"racing bytes", "a.txt", {"profile": "summary"})
+    real_existing = service_module._existing
+    misses = iter([True])
+
+    def late_lookup(session: Session, sha256: str, options_key: str) -> Document | None:
+        return None if next(misses, False) else real_existing(session, sha256, options_key)
+
+    monkeypatch.setattr(service_module, "_existing", late_lookup)
+    # When it inserts, the unique key refuses the duplicate, and it returns the first document
+    again = await service.upload(b"racing bytes", "b.txt", {"profile": "summary"})
+    assert again.id == first.id
+    assert (await service.list()).total == 1
+    # and a forced upload still makes a new one
+    forced = await service.upload(b"racing bytes", "c.txt", {"profile": "summary"}, force=True)
+    assert forced.id != first.id
+
+
+async def test_identical_uploads_at_once_make_one_document(service: DocumentService) -> None:
+    uploads = [service.upload(b"at once", f"{n}.txt", {"profile": "summary"}) for n in range(8)]
+    documents = await asyncio.gather(*uploads)
+    assert len({document.id for document in documents}) == 1
+    assert (await service.list()).total == 1
 
 
 async def test_a_rejected_upload_leaves_no_document(service: DocumentService) -> None:

@@ -80,7 +80,12 @@ class Document(Base):
     """One uploaded document and everything the pipeline learnt about it."""
 
     __tablename__ = "documents"
-    __table_args__ = (Index("ix_documents_sha256_options", "sha256", "options_key"),)
+    __table_args__ = (
+        Index("ix_documents_sha256_options", "sha256", "options_key"),
+        # One document per file and options among uploads that were not forced: two identical
+        # uploads at once cannot both create one (the second finds the first; service.py).
+        Index("uq_documents_dedupe_key", "dedupe_key", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(255))
@@ -89,6 +94,7 @@ class Document(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     options: Mapped[dict[str, Any]] = mapped_column(JsonType)
     options_key: Mapped[str] = mapped_column(String(64))
+    dedupe_key: Mapped[str | None] = mapped_column(String(129), nullable=True)  # sha256:options_key
     status: Mapped[str] = mapped_column(String(20), index=True)
     analysis: Mapped[dict[str, Any] | None] = mapped_column(JsonType, nullable=True)
     chunks: Mapped[list[dict[str, Any]] | None] = mapped_column(JsonType, nullable=True, deferred=True)

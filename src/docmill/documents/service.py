@@ -9,7 +9,7 @@ What each action does to a document (see ``status.py`` for the moves):
 
     upload    store the file, create the document (uploaded), queue its analysis;
               the same bytes with the same options return the existing document
-              unless ``force``
+              unless ``force``, also when both uploads arrive at once (a unique key)
     approve   awaiting_approval -> queued, and queue the processing
     retry     failed | cancelled -> back where it stopped (uploaded, analyzed,
               awaiting_approval or queued) and queue that stage; on a document still
@@ -32,6 +32,7 @@ from typing import Any
 
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, undefer
 
 from docmill.documents import dispatch
@@ -81,14 +82,11 @@ class DocumentService:
         stored = await self.store.save(data, max_bytes=self.settings.max_upload_bytes)
         kind = content_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
 
+        options_key = parsed.key()
+
         def create(session: Session) -> tuple[Document, bool]:
             if not force:
-                existing = session.scalars(
-                    select(Document)
-                    .where(Document.sha256 == stored.sha256, Document.options_key == parsed.key())
-                    .order_by(Document.id.desc())
-                    .limit(1)
-                ).first()
+                existing = _existing(session, stored.sha256, options_key)
                 if existing is not None:
                     return existing, False
             now = utcnow()
@@ -98,7 +96,8 @@ class DocumentService:
                 size_bytes=stored.size_bytes,
                 sha256=stored.sha256,
                 options=parsed.to_dict(),
-                options_key=parsed.key(),
+                options_key=options_key,
+                dedupe_key=None if force else f"{stored.sha256}:{options_key}",
                 status=Status.UPLOADED.value,
                 cost_usd=0.0,
                 progress_done=0,
@@ -119,7 +118,15 @@ class DocumentService:
             )
             return document, True
 
-        document, created = await self.db.run(create)
+        try:
+            document, created = await self.db.run(create)
+        except IntegrityError:
+            # The same upload, at the same moment, created its document between our lookup
+            # and our insert: the unique dedupe key refused ours, so return that one.
+            found = await self.db.run(lambda session: _existing(session, stored.sha256, options_key))
+            if force or found is None:
+                raise
+            return found
         if created:
             await self._dispatch_stage(document)
         return document
@@ -319,6 +326,16 @@ def resume_stage(document: Document) -> Status:
     if document.approved_at is not None:
         return Status.QUEUED
     return Status.AWAITING_APPROVAL
+
+
+def _existing(session: Session, sha256: str, options_key: str) -> Document | None:
+    """The newest document of these bytes and options, if any."""
+    return session.scalars(
+        select(Document)
+        .where(Document.sha256 == sha256, Document.options_key == options_key)
+        .order_by(Document.id.desc())
+        .limit(1)
+    ).first()
 
 
 def _load(session: Session, document_id: int, *options: Any) -> Document:
