@@ -14,7 +14,7 @@ The loop (``daemon``), phase by phase:
 Around the loop run three background tasks: the lease renewer (``lease.py``),
 the completion flusher (acknowledgements are gathered into one ``complete``
 call, sent once a burst of finishing jobs is over: ``acks.py``), and
-housekeeping (restart polling and heartbeats).
+housekeeping (restart requests and heartbeats: ``housekeeping.py``).
 
 Outcomes: success is acknowledged; an exception retries with backoff or fails
 for good; ``Release`` puts the job back without spending an attempt; a
@@ -35,10 +35,11 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from docmill.queue.acks import AckPolicy
+from docmill.queue.acks import AckFlusher, AckPolicy
 from docmill.queue.backend import Backend, Completion, Reservation
 from docmill.queue.events import EventLog
-from docmill.queue.health import BackendHealth, cancelling, reraise_if_cancelled
+from docmill.queue.health import BackendHealth, reraise_if_cancelled
+from docmill.queue.housekeeping import housekeep
 from docmill.queue.job import Job
 from docmill.queue.lease import LeaseRenewer
 from docmill.queue.options import WorkerOptions
@@ -126,10 +127,16 @@ class Worker:
         self._started_mono = 0.0
         self._running: dict[str, Running] = {}
         self.prefetch = Prefetch(options.concurrency)
-        self._acks: list[Completion] = []
-        self.ack_policy = ack_policy or AckPolicy()
         self._last_job_end = 0.0  # loop clock; the ack policy waits for jobs to stop ending
-        self._ack_event = asyncio.Event()
+        self.acks = AckFlusher(
+            backend,
+            ack_policy or AckPolicy(),
+            self.health,
+            self.log,
+            last_job_end=lambda: self._last_job_end,
+            stopping=lambda: self._stopping,
+            sleep=sleep,
+        )
         self._slot_event = asyncio.Event()
         self._idle_task: asyncio.Task[Reservation | None] | None = None
         self._idle_interrupted = False
@@ -143,6 +150,15 @@ class Worker:
         self._next_memory_check = 0.0
 
     # ================================================================== lifecycle
+    @property
+    def ack_policy(self) -> AckPolicy:
+        """When acks are sent; refills of the prefetch buffer wait for the same quiet time."""
+        return self.acks.policy
+
+    @ack_policy.setter
+    def ack_policy(self, policy: AckPolicy) -> None:
+        self.acks.policy = policy
+
     async def run(self) -> WorkerStopReason:
         """Work until a stop reason comes up, stop gracefully, and return the reason."""
         loop = asyncio.get_running_loop()
@@ -169,8 +185,23 @@ class Worker:
             lease_s=self.options.lease_s,
             loop=type(loop).__module__.split(".")[0],  # asyncio or uvloop
         )
-        flusher = loop.create_task(self._flusher())
-        background = [loop.create_task(renewer.run()), loop.create_task(self._housekeeping())]
+        flusher = loop.create_task(self.acks.run(finished=lambda: self._stopping and not self._running))
+        background = [
+            loop.create_task(renewer.run()),
+            loop.create_task(
+                housekeep(
+                    self.backend,
+                    self.worker_id,
+                    heartbeat=self.heartbeat,
+                    on_restart=self._restart,
+                    health=self.health,
+                    poll_s=self.restart_poll_s,
+                    heartbeat_s=self.heartbeat_s,
+                    monotonic=self.monotonic,
+                    sleep=self.sleep,
+                )
+            ),
+        ]
         try:
             reason = await self.daemon()
             self._stopping = True
@@ -186,7 +217,7 @@ class Worker:
                 loop.remove_signal_handler(sig)
             # The flusher is not cancelled: a `complete` call cut off midway would lose its batch.
             self._stopping = True
-            self._ack_event.set()
+            self.acks.wake()
             await asyncio.wait((flusher,), timeout=SETTLE_WAIT_S)
             flusher.cancel()
             await self._close()
@@ -436,7 +467,7 @@ class Worker:
         """Every job whose lease this worker must keep: running, being reported, or awaiting its ack."""
         held = [e.job for e in self._running.values() if e.phase is not Phase.DONE and not e.lost]
         held.extend(self.prefetch.jobs)
-        held.extend(c.job for c in self._acks)
+        held.extend(c.job for c in self.acks.pending)
         return held
 
     def _on_leases_lost(self, ids: list[str]) -> None:
@@ -462,77 +493,12 @@ class Worker:
 
     def _ack(self, completion: Completion) -> None:
         self.prefetch.observe(completion.runtime_s)
-        self._acks.append(completion)
-        self._ack_event.set()
-
-    async def _flusher(self) -> None:
-        """Send the gathered acks in one ``complete`` call when ``AckPolicy`` says (``acks.py``)."""
-        loop = asyncio.get_running_loop()  # its clock, not the injectable ones: this is I/O timing
-        policy = self.ack_policy
-        while True:
-            await self._ack_event.wait()
-            first_at = loop.time()
-            while True:
-                await asyncio.sleep(policy.gather_s)
-                due = policy.due(
-                    now=loop.time(),
-                    first_at=first_at,
-                    last_job_end=self._last_job_end,
-                    pending=len(self._acks),
-                    stopping=self._stopping,
-                )
-                if due:
-                    break
-            self._ack_event.clear()
-            flushed = await self._flush_acks()
-            if self._stopping and not self._running:
-                return  # `_close` makes the last attempts
-            if not flushed:
-                await self.sleep(self.health.backoff_s())
-
-    async def _flush_acks(self) -> bool:
-        if not self._acks:
-            return True
-        batch, self._acks = self._acks, []
-        try:
-            ignored = await self.backend.complete(batch)
-        except Exception as exc:  # keep the acks (their leases are still renewed) and try again
-            self._acks[:0] = batch
-            reraise_if_cancelled(exc)
-            self._ack_event.set()
-            self.health.error(exc, "complete")
-            return False
-        self.health.ok()
-        for job_id in ignored:
-            self.log.warning("job.ack_ignored", id=job_id, reason="the lease was lost before the ack")
-        return True
+        self.acks.add(completion)
 
     # ================================================================== housekeeping
-    async def _housekeeping(self) -> None:
-        """Poll for a restart request every ``restart_poll_s`` and write a heartbeat every ``heartbeat_s``."""
-        next_heartbeat = 0.0
-        # The request standing when this worker first looks is the baseline; any other value
-        # later is a new request (Laravel's way). Comparing the request's time with this
-        # worker's start would compare the backend's clock with this host's.
-        baseline: float | None = None
-        baseline_read = False
-        while not cancelling():
-            try:
-                requested_at = await self.backend.restart_requested_at()
-                if not baseline_read:
-                    baseline, baseline_read = requested_at, True
-                elif requested_at != baseline:
-                    self._restart_requested = True
-                    self._wake()
-                if self.monotonic() >= next_heartbeat:
-                    next_heartbeat = self.monotonic() + self.heartbeat_s
-                    await self.backend.put_heartbeat(
-                        "worker", self.worker_id, self.heartbeat(), ttl_s=3 * self.heartbeat_s
-                    )
-            except Exception as exc:  # the loop notices a lasting outage; here we only report it
-                reraise_if_cancelled(exc)
-                self.health.error(exc, "housekeeping")
-            await self.sleep(self.restart_poll_s)
+    def _restart(self) -> None:
+        self._restart_requested = True
+        self._wake()
 
     def heartbeat(self) -> dict[str, Any]:
         """What ``docmill queue status`` and the dashboard see about this worker."""
@@ -591,7 +557,7 @@ class Worker:
     async def _close(self) -> None:
         """Flush acks, remove the heartbeat, close the backend; never raise."""
         for _ in range(3):
-            if await self._flush_acks():
+            if await self.acks.flush():
                 break
             await self.sleep(self.health.backoff_s())
         try:
