@@ -22,13 +22,16 @@ from docmill.queue import (
     Backend,
     BackendError,
     BackendUnavailable,
+    Client,
     Completion,
     ConfigurationError,
+    Dispatch,
+    ErrorInfo,
     Job,
     JobOptions,
     backend_from_url,
 )
-from docmill.queue.backends.sqlite import SCHEMA_VERSION
+from docmill.queue.backends.sqlite import SCHEMA_VERSION, load_queries
 
 Connect = Callable[..., Awaitable[Backend]]
 
@@ -183,6 +186,65 @@ async def test_a_path_that_cannot_be_created_gives_backend_unavailable(tmp_path:
     backend = backend_from_url(f"sqlite:///{tmp_path}/storage/queue.db")
     with pytest.raises(BackendUnavailable, match="cannot create the directory"):
         await backend.connect()
+
+
+FAILED_STORE_INDEXES = {"jobs_failed_by_age", "jobs_failed_by_queue_age"}
+
+
+def indexes(db_path: Path) -> set[str]:
+    with sqlite3.connect(db_path) as conn:
+        return {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+
+
+async def fail_one(backend: Backend, queue: str = "default") -> str:
+    [job_id] = await Client(backend).dispatch_many([Dispatch("h", options=JobOptions(queue=queue))])
+    [job] = (await backend.reserve(queue, worker_id="w", lease_s=30)).jobs
+    await backend.fail(job, ErrorInfo("RuntimeError", "boom"))
+    return job_id
+
+
+async def test_a_file_from_schema_2_gains_the_failed_store_indexes_and_keeps_its_jobs(
+    db_path: Path, connect: Connect
+) -> None:
+    # Given a file as docmill left it at schema 2, with a failed job in it
+    backend = await connect()
+    job_id = await fail_one(backend)
+    await backend.close()
+    with sqlite3.connect(db_path) as conn:
+        for name in FAILED_STORE_INDEXES:
+            conn.execute(f"DROP INDEX {name}")
+        conn.execute("PRAGMA user_version = 2")
+    # When this docmill opens it
+    reopened = await connect()
+    # Then it is migrated, and the failed job is listed and streamed as before
+    assert raw(db_path, "PRAGMA user_version") == SCHEMA_VERSION
+    assert indexes(db_path) >= FAILED_STORE_INDEXES
+    assert [job.id for job in await reopened.failed_page()] == [job_id]
+    assert await reopened.oldest_failed_ids("default") == [job_id]
+
+
+@pytest.mark.parametrize(
+    "query", ["failed_page", "failed_page_in_queue", "oldest_failed_ids", "oldest_failed_ids_in_queue"]
+)
+async def test_the_failed_store_is_read_along_an_index_never_sorted_whole(
+    db_path: Path, connect: Connect, query: str
+) -> None:
+    await connect()
+    sql = load_queries()[query].strip().rstrip(";")
+    params = {"queue": "default", "limit": 500, "offset": 0}
+    with sqlite3.connect(db_path) as conn:
+        plan = " | ".join(row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params))
+    assert "USING INDEX jobs_failed_by" in plan and "TEMP B-TREE" not in plan, plan
+
+
+async def test_retrying_failed_jobs_looks_them_up_by_id(db_path: Path, connect: Connect) -> None:
+    await connect()
+    sql = load_queries()["retry_failed"].strip().rstrip(";")
+    with sqlite3.connect(db_path) as conn:
+        plan = " | ".join(
+            row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", {"ids": "[]", "now": 0.0})
+        )
+    assert "jobs USING INDEX sqlite_autoindex_jobs_1 (id=?)" in plan, plan
 
 
 async def test_a_newer_schema_is_refused(db_path: Path, connect: Connect) -> None:

@@ -58,7 +58,7 @@ T = TypeVar("T")
 
 # The SQL file's "schema" builds version 1; "schema_v<N>" takes a file from N-1 to N.
 # Migrations run in order under the write lock.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 POLL_INTERVAL_S = 0.005  # how often wait() reads PRAGMA data_version
 PRUNE_EVERY_COMPLETIONS = 1000
@@ -541,10 +541,11 @@ class SQLiteBackend(Backend):
 
     async def failed_page(self, queue: str | None = None, *, offset: int = 0, limit: int = 50) -> list[Job]:
         params = {"queue": queue, "offset": max(0, offset), "limit": max(0, limit)}
-        return await self._run(self._jobs, "failed_page", params)
+        return await self._run(self._jobs, "failed_page" if queue is None else "failed_page_in_queue", params)
 
     async def oldest_failed_ids(self, queue: str | None = None, *, limit: int = 500) -> list[str]:
-        rows = await self._run(_rows, self._q["oldest_failed_ids"], {"queue": queue, "limit": max(0, limit)})
+        query = self._q["oldest_failed_ids" if queue is None else "oldest_failed_ids_in_queue"]
+        rows = await self._run(_rows, query, {"queue": queue, "limit": max(0, limit)})
         return [row[0] for row in rows]
 
     async def retry_failed(self, job_ids: Sequence[str]) -> int:

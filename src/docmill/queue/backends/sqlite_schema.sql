@@ -155,6 +155,13 @@ CREATE TABLE IF NOT EXISTS rate_buckets (
     expires_at REAL NOT NULL
 ) WITHOUT ROWID;
 
+-- name: schema_v3
+-- The failed store in age order ("retry all" streams it oldest first, "failed" pages it
+-- newest first): an index walk per batch, where sorting every failed job for each batch
+-- made retrying 100,000 of them take 26 times as long as 10,000.
+CREATE INDEX IF NOT EXISTS jobs_failed_by_age ON jobs (finished_at, id) WHERE state = 'failed';
+CREATE INDEX IF NOT EXISTS jobs_failed_by_queue_age ON jobs (queue, finished_at, id) WHERE state = 'failed';
+
 -- name: insert_job
 -- Store one job; a duplicate id or a held unique key stores nothing (no row changed).
 INSERT INTO jobs (id, queue, name, spec, state, available_at, attempts, exceptions, unique_key, created_at)
@@ -249,17 +256,34 @@ RETURNING queue;
 -- name: failed_count
 SELECT count(*) FROM jobs WHERE state = 'failed' AND (:queue IS NULL OR queue = :queue);
 
+-- The failed store by age, over every queue or in one: two queries each, each walking its
+-- index (schema_v3, named: without statistics the planner would rather sort every failed
+-- job by the state index, for every page and every batch).
 -- name: failed_page
 SELECT id, queue, spec, state, available_at, attempts, exceptions, reservation,
        lease_until, reserved_at, finished_at, runtime_s, error
-  FROM jobs
- WHERE state = 'failed' AND (:queue IS NULL OR queue = :queue)
+  FROM jobs INDEXED BY jobs_failed_by_age
+ WHERE state = 'failed'
+ ORDER BY finished_at DESC, id DESC
+ LIMIT :limit OFFSET :offset;
+
+-- name: failed_page_in_queue
+SELECT id, queue, spec, state, available_at, attempts, exceptions, reservation,
+       lease_until, reserved_at, finished_at, runtime_s, error
+  FROM jobs INDEXED BY jobs_failed_by_queue_age
+ WHERE state = 'failed' AND queue = :queue
  ORDER BY finished_at DESC, id DESC
  LIMIT :limit OFFSET :offset;
 
 -- name: oldest_failed_ids
-SELECT id FROM jobs
- WHERE state = 'failed' AND (:queue IS NULL OR queue = :queue)
+SELECT id FROM jobs INDEXED BY jobs_failed_by_age
+ WHERE state = 'failed'
+ ORDER BY finished_at, id
+ LIMIT :limit;
+
+-- name: oldest_failed_ids_in_queue
+SELECT id FROM jobs INDEXED BY jobs_failed_by_queue_age
+ WHERE state = 'failed' AND queue = :queue
  ORDER BY finished_at, id
  LIMIT :limit;
 
@@ -267,6 +291,7 @@ SELECT id FROM jobs
 -- A job whose unique key is held again by a live job is retried all the same (the operator
 -- asked for it), without its key, so it never displaces the holder. OR IGNORE is the last
 -- guard: were two failed jobs of one key retried in one call, the second stays failed.
+-- `+state` keeps the lookup on the primary key: by the state index it read every failed job.
 UPDATE OR IGNORE jobs
    SET state = 'pending', attempts = 0, exceptions = 0, available_at = :now,
        finished_at = NULL, runtime_s = NULL, reserved_at = NULL,
@@ -276,7 +301,7 @@ UPDATE OR IGNORE jobs
                 WHERE holder.queue = jobs.queue AND holder.unique_key = jobs.unique_key
                   AND holder.state IN ('pending', 'reserved') AND holder.id <> jobs.id)
            THEN NULL ELSE unique_key END
- WHERE state = 'failed' AND id IN (SELECT value FROM json_each(:ids));
+ WHERE id IN (SELECT value FROM json_each(:ids)) AND +state = 'failed';
 
 -- name: forget_failed
 DELETE FROM jobs WHERE id = :id AND state = 'failed';
