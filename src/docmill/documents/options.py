@@ -61,7 +61,11 @@ class DocumentOptions:
         callback_url = _optional_text(data.get("callback_url"), "callback_url")
         if callback_url is not None:
             parts = urlsplit(callback_url)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
+            try:
+                port_ok = parts.port is None or parts.port > 0
+            except ValueError:  # not a number, or past 65535
+                port_ok = False
+            if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
                 raise InvalidOptions(
                     f"callback_url {callback_url!r} is not an http(s) URL; give one like https://host/hook."
                 )

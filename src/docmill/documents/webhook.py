@@ -62,12 +62,12 @@ async def refuse_private_destination(url: str, document_id: int) -> None:
     A name that does not resolve is left to the request, which fails the same way and is
     retried (DNS may be down for a moment)."""
     parts = urlsplit(url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
         infos = await asyncio.get_running_loop().getaddrinfo(
             parts.hostname or "", port, type=socket.SOCK_STREAM
         )
-    except socket.gaierror:
+    except (ValueError, socket.gaierror):  # a bad port or an unknown name: the request says so
         return
     for *_, sockaddr in infos:
         address = str(sockaddr[0])
