@@ -2,10 +2,11 @@
 
 The console script sends `docmill queue work` to ``docmill.queue.worker_main``
 before Typer is even imported (``docmill.cli.entry``). This command is the way
-in from the Typer app itself (``python -m docmill.cli.main``, tests): it replaces
-this process with the lean worker (same pid, so a supervisor's signals still
-reach it) so that a running worker does not keep Typer and Rich in memory. Options and their help live in
-``worker_main`` alone: `docmill queue work --help` shows them.
+in for callers of the Typer app itself (``docmill.cli.main.app``, as in tests):
+it replaces this process with the lean worker (same pid, so a supervisor's
+signals still reach it), so that a running worker does not keep Typer and Rich
+in memory. Options and their help live in ``worker_main`` alone: `docmill queue
+work --help` shows them.
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
 """Why a worker stopped, and the exit code each reason gives its process.
 
 A supervisor reads the exit code: 0 means "stopped on purpose, start another
-if you want one"; ``MEMORY`` and ``JOB_TIMEOUT`` ask for a fresh process;
-``LEASE_LOST`` too (a sync handler's thread, whose job the backend may now give
-to another worker, cannot be stopped any other way); ``BACKEND_LOST`` asks for a
-restart with backoff; ``BOOT_FAILURE`` means the
-worker can never start as configured, so restarting it again is pointless.
+if you want one"; ``MEMORY`` and ``JOB_TIMEOUT`` ask for a fresh process, and
+so does ``LEASE_LOST`` (a sync handler's thread, whose job the backend may now
+give to another worker, cannot be stopped any other way); ``BACKEND_LOST`` asks
+for a restart with backoff; ``BOOT_FAILURE`` means the worker can never start
+as configured, so restarting it again is pointless.
 """
 
 from __future__ import annotations
