@@ -45,6 +45,7 @@ class FakeClock:
 
 def make_worker(backend: MemoryBackend, registry: Registry, **options: Any) -> Worker:
     settings: dict[str, Any] = {"sleep_s": 0.05, "stop_when_empty": True, "stop_grace_s": 1.0, **options}
+    ack_policy = settings.pop("ack_policy", None)
     return Worker(
         backend,
         registry,
@@ -55,6 +56,7 @@ def make_worker(backend: MemoryBackend, registry: Registry, **options: Any) -> W
         restart_poll_s=0.05,
         heartbeat_s=0.05,
         rss_mb=lambda: 40.0,  # the test process's own size must not trip the memory limit
+        ack_policy=ack_policy,
     )
 
 
@@ -683,8 +685,9 @@ async def test_jobs_finishing_in_a_stream_are_acknowledged_together_once_the_str
     await Client(backend, registry).dispatch_many([Dispatch("nap", (ms,)) for ms in range(30)])
 
     # When one worker runs them all at once (a quiet time that a loaded machine's stalls stay under)
-    worker = make_worker(backend, registry, concurrency=30)
-    worker.ack_policy = AckPolicy(quiet_s=0.05, max_wait_s=1.0)
+    worker = make_worker(
+        backend, registry, concurrency=30, ack_policy=AckPolicy(quiet_s=0.05, max_wait_s=1.0)
+    )
     reason = await asyncio.wait_for(worker.run(), 10)
 
     # Then their acks went out in a few calls, not one every couple of milliseconds, and none was lost

@@ -24,6 +24,13 @@ _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off", ""})
 
 
+def parse_yes_no(text: str) -> bool | None:
+    """``true``/``yes``/``on``/``1`` and their opposites (and empty: no), in any case; None
+    for anything else, which each caller refuses with its own error."""
+    value = text.strip().lower()
+    return True if value in _TRUE else False if value in _FALSE else None
+
+
 @dataclass(frozen=True)
 class DocumentOptions:
     """How one document is processed and where its result is announced.
@@ -107,9 +114,9 @@ def _optional_text(value: Any, name: str) -> str | None:
 def _flag(value: Any) -> bool:
     if isinstance(value, bool):
         return value
-    text = value.strip().lower() if isinstance(value, str) else None
-    if text in _TRUE or text in _FALSE:
-        return text in _TRUE
+    parsed = parse_yes_no(value) if isinstance(value, str) else None
+    if parsed is not None:
+        return parsed
     raise InvalidOptions(f"auto_approve must be true or false, not {value!r}.")
 
 

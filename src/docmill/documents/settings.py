@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from docmill.documents.errors import InvalidSetting
+from docmill.documents.options import parse_yes_no
 from docmill.llm.settings import LLMSettings
 from docmill.queue import mask_url
 from docmill.queue.connection import queue_url_from_env
@@ -173,14 +174,8 @@ def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float
     return value
 
 
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"", "0", "false", "no", "off"})
-
-
 def _flag(env: Mapping[str, str], name: str) -> bool:
-    raw = _get(env, name).lower()
-    if raw in _TRUE:
-        return True
-    if raw in _FALSE:
-        return False
-    raise InvalidSetting(f"{name}={raw!r} is not a yes/no value; set it to true or false.")
+    parsed = parse_yes_no(_get(env, name))
+    if parsed is None:
+        raise InvalidSetting(f"{name}={_get(env, name)!r} is not a yes/no value; set it to true or false.")
+    return parsed

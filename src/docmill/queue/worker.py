@@ -155,10 +155,6 @@ class Worker:
         """When acks are sent; refills of the prefetch buffer wait for the same quiet time."""
         return self.acks.policy
 
-    @ack_policy.setter
-    def ack_policy(self, policy: AckPolicy) -> None:
-        self.acks.policy = policy
-
     async def run(self) -> WorkerStopReason:
         """Work until a stop reason comes up, stop gracefully, and return the reason."""
         loop = asyncio.get_running_loop()

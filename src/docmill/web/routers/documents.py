@@ -15,6 +15,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from docmill.documents.errors import InvalidOptions
 from docmill.documents.models import Document, utcnow
+from docmill.documents.options import parse_yes_no
 from docmill.documents.service import MAX_PAGE
 from docmill.documents.status import Status
 from docmill.web.deps import ServiceDep, SettingsDep, authorize
@@ -38,8 +39,6 @@ _CONFLICT: dict[int | str, dict[str, Any]] = {
     409: {"model": ErrorBody, "description": "The document's status does not allow this."}
 }
 MARKDOWN = "text/markdown; charset=utf-8"
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"", "0", "false", "no", "off"})
 
 _UPLOAD_BODY: dict[str, Any] = {
     "requestBody": {
@@ -262,7 +261,7 @@ def event_cursor(
 
 
 def _flag(value: str, name: str) -> bool:
-    text = value.strip().lower()
-    if text in _TRUE or text in _FALSE:
-        return text in _TRUE
+    parsed = parse_yes_no(value)
+    if parsed is not None:
+        return parsed
     raise InvalidOptions(f"{name} must be true or false, not {value!r}.")
