@@ -3,7 +3,7 @@
 The app's lifespan opens the documents database and an SQLite queue under ``tmp_path``;
 an in-process ``Worker`` serves the analysis, processing and webhook queues with
 ``docmill.documents.jobs:registry``, sharing the app's ``DocumentContext`` (through
-``use_context``) so both sides see the same database, files and settings. The LLM is
+``WorkerContext.state``) so both sides see the same database, files and settings. The LLM is
 the offline extractive provider: no key, no network.
 """
 
@@ -19,8 +19,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from docmill.documents.context import DocumentContext, use_context
-from docmill.documents.jobs import registry
+from docmill.documents.context import DocumentContext
+from docmill.documents.jobs import DOCUMENTS, registry
 from docmill.documents.settings import DocumentSettings
 from docmill.llm.settings import LLMSettings
 from docmill.queue import WorkerOptions, backend_from_url
@@ -80,14 +80,13 @@ async def worker(app: FastAPI) -> AsyncIterator[Worker]:
         heartbeat_s=0.5,
         restart_poll_s=0.5,
     )
-    use_context(context)
+    running.context.state[DOCUMENTS] = context  # the handlers share the app's context
     task = asyncio.create_task(running.run())
     try:
         yield running
     finally:
         running.request_stop()
         await asyncio.wait_for(task, 30)
-        use_context(None)
 
 
 @pytest.fixture

@@ -18,10 +18,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from docmill.documents import context as context_module
 from docmill.documents import jobs
 from docmill.documents.analyzing import analyze_document
-from docmill.documents.context import DocumentContext, current_context, use_context
+from docmill.documents.context import DocumentContext
 from docmill.documents.dispatch import WEBHOOK
 from docmill.documents.models import ChunkResult, Document, DocumentEvent
 from docmill.documents.processing import OFFLINE_PROCESSOR, process_document
@@ -109,9 +108,7 @@ async def context(
     await backend.connect()
     opened = await DocumentContext.create(settings, backend=backend)
     opened.webhook_transport = httpx.MockTransport(receiver.handle)
-    use_context(opened)
     yield opened
-    use_context(None)
     await opened.aclose()
     await backend.close()
 
@@ -134,6 +131,8 @@ async def work_until(
         WorkerOptions(queues=QUEUES, concurrency=4, sleep_s=0.05, tries=3, stop_grace_s=5, memory_mb=0),
         log=log,
     )
+    # The handlers use the test's context (its emulator provider and webhook transport).
+    worker.context.state[jobs.DOCUMENTS] = context
     task = asyncio.create_task(worker.run())
     try:
         async with asyncio.timeout(timeout_s):
@@ -472,29 +471,6 @@ async def test_a_retry_after_a_crash_mid_document_pays_for_no_chunk_twice(
             )
         )
     )
-
-
-# ---------------------------------------------------------------------- the process's context
-def test_handlers_build_one_context_from_the_environment_and_close_it_with_the_loop(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("DOCMILL_STORAGE", str(tmp_path / "storage"))
-    monkeypatch.setenv("DOCMILL_QUEUE_URL", "memory://")
-    monkeypatch.setenv("DOCMILL_LLM_PROVIDER", "extractive")
-    monkeypatch.delenv("DATABASE_URL", raising=False)
-    use_context(None)
-
-    async def two_jobs() -> tuple[DocumentContext, DocumentContext]:
-        first, second = await asyncio.gather(current_context(), current_context())
-        await first.service.upload(b"built lazily", "lazy.txt")
-        return first, second
-
-    first, second = asyncio.run(two_jobs())
-
-    assert first is second
-    assert first.settings.database_url == f"sqlite:///{tmp_path / 'storage' / 'docmill.db'}"
-    assert (tmp_path / "storage" / "docmill.db").is_file()
-    assert context_module._building == {} == context_module._keepers  # closed when asyncio.run ended
 
 
 @pytest.mark.parametrize("llm", ["extractive"], indirect=True)

@@ -85,8 +85,12 @@ def test_secrets_never_show_in_repr_or_masked_output() -> None:
 @pytest.mark.parametrize(
     ("name", "value", "message"),
     [
-        ("DOCUMENT_MAX_UPLOAD_MB", "lots", "DOCUMENT_MAX_UPLOAD_MB='lots' is not a number"),
-        ("ANALYSIS_JOB_MAX_TRIES", "0", "ANALYSIS_JOB_MAX_TRIES='0' is too small; set it to at least 1"),
+        ("DOCUMENT_MAX_UPLOAD_MB", "lots", "DOCUMENT_MAX_UPLOAD_MB='lots' \\(env\\) is not a number"),
+        (
+            "ANALYSIS_JOB_MAX_TRIES",
+            "0",
+            "ANALYSIS_JOB_MAX_TRIES='0' \\(env\\) is too small; set it to at least 1",
+        ),
         ("DOCUMENT_AUTO_APPROVE_MAX_USD", "-1", "at least 0"),
     ],
 )
@@ -104,7 +108,8 @@ def test_private_webhook_destinations_are_refused_unless_allowed(value: str, all
 
 
 def test_a_yes_no_setting_that_is_neither_names_the_variable() -> None:
-    with pytest.raises(InvalidSetting, match="DOCMILL_WEBHOOK_ALLOW_PRIVATE='maybe' is not a yes/no value"):
+    expected = "DOCMILL_WEBHOOK_ALLOW_PRIVATE='maybe' \\(env\\) is not a yes/no value"
+    with pytest.raises(InvalidSetting, match=expected):
         DocumentSettings.from_env({"DOCMILL_WEBHOOK_ALLOW_PRIVATE": "maybe"})
 
 

@@ -1,7 +1,8 @@
 """The layer rules of DESIGN.md §1, checked on the source: imports only go downward.
 
     cli/  web/          may import anything below (and each other)
-    documents/          must not import cli/ or web/
+    config/ documents/  the application: must not import cli/ or web/ (config builds every
+                        layer's settings; the pipeline's worker start-up reads it)
     llm/  supervisor/   import only queue/ (and themselves)
     queue/              imports nothing else from docmill
 
@@ -112,7 +113,7 @@ def test_the_source_tree_is_where_the_rules_look() -> None:
     assert (PACKAGE / "queue" / "backend.py") in sources_of("queue")
 
 
-@pytest.mark.parametrize("layer", ["queue", "supervisor", "llm", "documents"])
+@pytest.mark.parametrize("layer", ["queue", "supervisor", "llm", "documents", "config"])
 def test_lower_layers_import_only_what_is_below_them(layer: str) -> None:
     assert violations(sources_of(layer)) == []
 
@@ -137,6 +138,9 @@ def test_nothing_but_the_adapters_imports_cli_or_web() -> None:
         ("queue/backends/redis.py", "from ...llm import limiter"),
         ("supervisor/pool.py", "from docmill.documents.jobs import analyze"),
         ("supervisor/pool.py", "from docmill.llm import limits"),
+        ("supervisor/config.py", "from docmill.config import load"),
+        ("queue/worker_main.py", "from docmill.config.loader import load"),
+        ("config/loader.py", "from docmill.cli._common import fail"),
         ("llm/anthropic.py", "from ..supervisor import pool"),
         ("documents/jobs.py", "from docmill.web.deps import settings"),
         ("documents/jobs.py", "def f():\n    from docmill.cli import main"),

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from docmill.cli.supervise import DOCUMENT_PIPELINE_APP, effective_config
+from docmill.cli.supervise import effective_config
+from docmill.documents.pools import PIPELINE_APP as DOCUMENT_PIPELINE_APP
 
 
 @pytest.fixture(autouse=True)

@@ -1,13 +1,29 @@
-"""Configuration: default < file < environment < flags, each value with its source; secrets masked."""
+"""The pools' configuration as ``docmill.config.load`` builds it: default < file < environment <
+flags, each value with its source; secrets masked. The supervisor itself knows no pools: the
+seed's three come from the documents layer (``docmill.documents.pools``)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 
-from docmill.supervisor.config import load_config
-from docmill.supervisor.errors import SupervisorConfigError
+from docmill.config import InvalidConfiguration, load
+from docmill.supervisor.config import SupervisorConfig
+from docmill.supervisor.config import load_config as load_supervisor_config
+
+SupervisorConfigError = InvalidConfiguration
+
+
+def load_config(
+    path: Path | None = None,
+    *,
+    env: Mapping[str, str],
+    connection: str | None = None,
+    apps: list[str] | tuple[str, ...] = (),
+) -> SupervisorConfig:
+    return load(config_file=path, env=env, connection=connection, apps=apps).supervisor
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -150,3 +166,19 @@ def test_a_bad_environment_value_names_the_variable(tmp_path: Path) -> None:
 def test_a_missing_file_says_where_it_was_looked_for(tmp_path: Path) -> None:
     with pytest.raises(SupervisorConfigError, match="does not exist; check --config or DOCMILL_CONFIG"):
         load_config(tmp_path / "nope.toml", env={})
+
+
+def test_the_supervisor_alone_runs_one_default_pool_when_given_none(tmp_path: Path) -> None:
+    config = load_supervisor_config(env={}, connection="sqlite:///q.db")
+    assert {name: p.processes for name, p in config.pools.items()} == {"default": 1}
+
+
+def test_pools_and_their_variables_are_data_the_caller_supplies() -> None:
+    config = load_supervisor_config(
+        env={"APP_QUEUE": "renamed"},
+        connection="sqlite:///q.db",
+        default_pools={"work": {"queues": ("work",), "processes": 3}},
+        pool_env={"APP_QUEUE": ("work", "queues")},
+    )
+    assert config.pools["work"].queues == ("renamed",)
+    assert config.source("pools.work.queues") == "env APP_QUEUE"

@@ -18,7 +18,7 @@ import sqlite3
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 from urllib.parse import urlsplit
 
 import typer
@@ -37,7 +37,9 @@ from docmill.queue import (
     backend_from_url,
     mask_url,
 )
-from docmill.queue.connection import queue_url_from_env
+
+if TYPE_CHECKING:
+    from docmill.config import Settings
 
 T = TypeVar("T")
 
@@ -51,7 +53,8 @@ ConnectionOption = Annotated[
         "-c",
         metavar="URL",
         help="Queue URL (redis://..., sqlite:///...). Default: $DOCMILL_QUEUE_URL, else "
-        "QUEUE_CONNECTION=redis with REDIS_HOST/REDIS_PORT/REDIS_PASSWORD, else sqlite:///storage/queue.db.",
+        "QUEUE_CONNECTION=redis with REDIS_HOST/REDIS_PORT/REDIS_PASSWORD, else the connection in "
+        "docmill.toml, else queue.db in $DOCMILL_STORAGE (./storage).",
         show_default=False,
     ),
 ]
@@ -73,11 +76,25 @@ def stderr() -> Console:
 # ---------------------------------------------------------------------------- connection
 
 
-def queue_url(connection: str | None) -> str:
-    """The queue URL a command uses: ``--connection``, else the environment's."""
-    if connection:
-        return connection
-    return queue_url_from_env()
+def load_settings(
+    config: str | None = None,
+    connection: str | None = None,
+    apps: tuple[str, ...] = (),
+    *,
+    as_json: bool = False,
+) -> Settings:
+    """The configuration (``docmill.config.load``); a bad value ends the command with exit 2."""
+    from docmill.config import InvalidConfiguration, load
+
+    try:
+        return load(config_file=config, connection=connection, apps=apps)
+    except InvalidConfiguration as exc:
+        fail(str(exc), EXIT_UNAVAILABLE, as_json=as_json)
+
+
+def queue_url(connection: str | None, *, as_json: bool = False) -> str:
+    """The queue URL a command uses: ``--connection``, else the configuration's."""
+    return load_settings(connection=connection, as_json=as_json).queue_url
 
 
 def with_backend(
@@ -87,8 +104,8 @@ def with_backend(
 
     ``typer.Exit`` raised inside ``action`` passes through untouched.
     """
+    url = queue_url(connection, as_json=as_json)
     try:
-        url = queue_url(connection)
         backend = backend_from_url(url)
     except ConfigurationError as exc:
         fail(str(exc), EXIT_UNAVAILABLE, as_json=as_json)

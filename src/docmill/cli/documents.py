@@ -26,6 +26,7 @@ from docmill.cli._common import (
     _is_connection_failure,
     ago,
     fail,
+    load_settings,
     new_table,
     print_json,
     stdout,
@@ -59,13 +60,9 @@ def with_service(action: Callable[[DocumentService], Awaitable[T]], *, as_json: 
         QueueUnavailable,
         UploadRejected,
     )
-    from docmill.documents.settings import DocumentSettings
     from docmill.queue import ConfigurationError, mask_url
 
-    try:
-        settings = DocumentSettings.from_env()
-    except (InvalidSetting, ConfigurationError) as exc:
-        fail(str(exc), EXIT_UNAVAILABLE, as_json=as_json)
+    settings = load_settings(as_json=as_json).documents
 
     async def run() -> T:
         context = await DocumentContext.create(settings)

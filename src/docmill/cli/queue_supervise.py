@@ -18,19 +18,19 @@ from rich.text import Text
 
 from docmill.cli._common import (
     EXIT_NO,
-    EXIT_UNAVAILABLE,
     ConnectionOption,
     JsonOption,
     duration,
     fail,
+    load_settings,
     print_json,
     span,
     stdout,
     with_backend,
 )
-from docmill.cli.supervise import ConfigOption, effective_config
+from docmill.cli.supervise import ConfigOption
 from docmill.queue import Backend
-from docmill.supervisor import SupervisorConfig, SupervisorConfigError
+from docmill.supervisor import SupervisorConfig
 from docmill.supervisor.control import BackendControlStore, start_workers, stop_workers, workers_stopped
 from docmill.supervisor.logs import SUPERVISOR_LOG
 from docmill.supervisor.master import MASTER_KIND
@@ -51,10 +51,7 @@ STATE_STYLE = {
 
 
 def _config(config: str | None, connection: str | None = None) -> SupervisorConfig:
-    try:
-        return effective_config(config, connection, ())
-    except SupervisorConfigError as exc:
-        fail(str(exc), EXIT_UNAVAILABLE)
+    return load_settings(config, connection).supervisor
 
 
 def _styled(state: str | None) -> Text:
@@ -154,7 +151,7 @@ def register(app: typer.Typer) -> None:
         lines: Annotated[int, typer.Option("--lines", "-n", min=0, help="Lines to show from the end.")] = 50,
         config: ConfigOption = None,
     ) -> None:
-        """Show the end of the workers' logs in storage/logs (written by `docmill supervise`)."""
+        """Show the end of the workers' logs in the storage's logs/ (written by `docmill supervise`)."""
         log_dir = _config(config).log_dir
         files = _log_files(log_dir, pool)
         headers = len(files) > 1
@@ -174,7 +171,7 @@ def register(app: typer.Typer) -> None:
         as_json: JsonOption = False,
     ) -> None:
         """The effective configuration of the pools, with where each value comes from (secrets masked)."""
-        effective = _config(config, connection)
+        effective = load_settings(config, connection, as_json=as_json)
         rows = effective.describe()
         if as_json:
             print_json(
@@ -185,7 +182,7 @@ def register(app: typer.Typer) -> None:
             )
             return
         console = stdout()
-        where = effective.config_file or "no file (the seed's pools)"
+        where = effective.config_file or "no file: the seed's pools"
         table = Table(title=f"Configuration ({where})", title_justify="left")
         table.add_column("Key", no_wrap=True)
         table.add_column("Value", no_wrap=True, max_width=48, overflow="ellipsis")

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from docmill.cli._common import EXIT_UNAVAILABLE, fail, stderr
+from docmill.cli._common import EXIT_UNAVAILABLE, fail, load_settings, stderr
 
 
 def register(app: typer.Typer) -> None:
@@ -32,16 +32,10 @@ def register(app: typer.Typer) -> None:
         # Imported here: the web stack is not needed by the other commands.
         import uvicorn
 
-        from docmill.documents.errors import InvalidSetting
-        from docmill.documents.settings import DocumentSettings
-        from docmill.queue import ConfigurationError
         from docmill.web import create_app
         from docmill.web.auth import development_mode, is_loopback
 
-        try:
-            settings = DocumentSettings.from_env()
-        except (InvalidSetting, ConfigurationError) as exc:
-            fail(str(exc), EXIT_UNAVAILABLE)
+        settings = load_settings().documents
         development = dev or development_mode()
         if not settings.api_tokens and not is_loopback(host):
             fail(

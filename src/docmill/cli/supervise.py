@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Annotated
 
 import typer
 
 from docmill.cli._common import EXIT_UNAVAILABLE, ConnectionOption, fail
-from docmill.supervisor import SupervisorConfig, SupervisorConfigError, load_config
+from docmill.config import InvalidConfiguration, load
+from docmill.supervisor import SupervisorConfig
 from docmill.supervisor.runner import supervise as run_master
-
-# The handlers a worker loads when no --app, DOCMILL_APP or [supervisor] app names others.
-DOCUMENT_PIPELINE_APP = "docmill.documents.jobs:registry"
 
 ConfigOption = Annotated[
     str | None,
@@ -40,11 +37,7 @@ AppOption = Annotated[
 
 def effective_config(config: str | None, connection: str | None, apps: tuple[str, ...]) -> SupervisorConfig:
     """The supervisor's configuration; with no handlers named anywhere, docmill's own pipeline."""
-    loaded = load_config(config, connection=connection, apps=apps)
-    if loaded.apps:
-        return loaded
-    sources = {**loaded.sources, "app": "default (docmill's document pipeline)"}
-    return dataclasses.replace(loaded, apps=(DOCUMENT_PIPELINE_APP,), sources=sources)
+    return load(config_file=config, connection=connection, apps=apps).supervisor
 
 
 def register(app: typer.Typer) -> None:
@@ -56,7 +49,9 @@ def register(app: typer.Typer) -> None:
         json_logs: Annotated[
             bool, typer.Option("--json-logs", help="Write the master's log as JSON.")
         ] = False,
-        quiet: Annotated[bool, typer.Option("--quiet", help="Log to storage/logs only, not stderr.")] = False,
+        quiet: Annotated[
+            bool, typer.Option("--quiet", help="Log to the storage's logs/ only, not stderr.")
+        ] = False,
     ) -> None:
         """Run this host's worker pools: restart, recycle, scale, and stop them gracefully.
 
@@ -69,6 +64,6 @@ def register(app: typer.Typer) -> None:
 
         try:
             effective = load()
-        except SupervisorConfigError as exc:
+        except InvalidConfiguration as exc:
             fail(str(exc), EXIT_UNAVAILABLE)
         raise typer.Exit(run_master(effective, reload=load, json_lines=json_logs, echo=not quiet))

@@ -21,9 +21,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-APP = "docmill.documents.jobs:registry"
+from docmill.documents.pools import PIPELINE_APP, SEED_POOLS
+
+APP = PIPELINE_APP
 # The seed's pools: pool (and queue) -> worker processes, one job at a time each.
-SEED_POOLS = {"default": 2, "document-analysis": 1, "document-processing": 2}
 KEY_VARIABLES = ("CLAUDE_API_KEY", "ANTHROPIC_API_KEY")
 # Settings of the caller's environment that would point the demo at other storage.
 _REPLACED = ("DOCMILL_STORAGE", "DATABASE_URL", "DOCMILL_QUEUE_URL", "QUEUE_CONNECTION", "DOCMILL_CONFIG")
@@ -92,8 +93,8 @@ class DemoLayout:
     def write_config(self) -> Path:
         """The pools file: the seed's pools and limits, polling and shutdown tuned for a short run."""
         pools = "\n".join(
-            f'[pools.{name}]\nqueues = ["{name}"]\nprocesses = {count}\n'
-            for name, count in SEED_POOLS.items()
+            f'[pools.{name}]\nqueues = ["{name}"]\nprocesses = {pool["processes"]}\n'
+            for name, pool in SEED_POOLS.items()
         )
         self.config_path.write_text(
             f"""# Written by `docmill demo`; the seed's pools on this host.

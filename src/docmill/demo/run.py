@@ -28,13 +28,16 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO
 
-from docmill.demo.layout import APP, SEED_POOLS, DemoLayout
+from docmill.config import load
+from docmill.demo.layout import APP, DemoLayout
 from docmill.documents.context import DocumentContext
 from docmill.documents.errors import DocumentError, ResultNotReady
 from docmill.documents.models import Document
-from docmill.documents.settings import DocumentSettings
+from docmill.documents.pools import SEED_POOLS
 from docmill.documents.status import TERMINAL, Status
 from docmill.supervisor.command import docmill_executable
+
+SEED_PROCESSES = sum(int(pool["processes"]) for pool in SEED_POOLS.values())
 
 POLL_S = 0.2
 DEADLINE_S = 45.0
@@ -108,7 +111,7 @@ async def run_demo(
     started = time.monotonic()
     layout.reset()
     layout.write_config()
-    settings = DocumentSettings.from_env(env)
+    settings = load(env=env, config_file=layout.config_path).documents
     provider = settings.llm.resolved_provider() if settings.llm is not None else "extractive"
     report = DemoReport(layout=layout, provider=provider)
     supervisor = _Supervisor(layout, env)
@@ -211,7 +214,7 @@ async def _follow(
     while True:
         documents = [await context.service.get(document_id) for document_id in ids]
         workers = await context.backend.heartbeats("worker")
-        on_progress(DemoProgress([_row(d) for d in documents], len(workers), sum(SEED_POOLS.values())))
+        on_progress(DemoProgress([_row(d) for d in documents], len(workers), SEED_PROCESSES))
         if all(Status(document.status) in settled for document in documents):
             return
         code = supervisor.exit_code()

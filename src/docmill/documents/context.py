@@ -1,18 +1,18 @@
 """What the pipeline's handlers and the service run with: settings, database, files,
-queue client and LLM provider, built once per process from the environment.
+queue client and LLM provider.
 
-Nothing connects at import time. A worker's first document job builds the context
-(``current_context``); every later job in that process shares it. It is closed when
-the worker's event loop shuts down (``asyncio.run`` cancels the keeper task, whose
-``finally`` closes the context), so connections are not left to the garbage collector.
-Tests build a context themselves and ``use_context`` it.
+Nothing connects at import time. A worker builds its context in the registry's start-up
+hook, over the worker's own backend (``jobs.py``), and closes it in the shut-down hook;
+the API builds one for its lifetime, a command for its run (``open_context``). No
+context builds a queue backend from the environment behind its owner's back: what a
+job dispatches goes where its worker's jobs come from, and the LLM rate limiter is the
+one every worker on that backend shares.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -20,11 +20,12 @@ from typing import TYPE_CHECKING
 import httpx
 
 from docmill.documents.db import Database
+from docmill.documents.errors import InvalidSetting
 from docmill.documents.service import DocumentService
 from docmill.documents.settings import DocumentSettings
 from docmill.documents.storage import FileStore
 from docmill.llm.settings import LLMSettings
-from docmill.queue import Backend, Client, backend_from_url
+from docmill.queue import Backend, Client, backend_from_url, mask_url
 
 if TYPE_CHECKING:
     from docmill.llm.types import Provider
@@ -56,7 +57,7 @@ class DocumentContext:
     ) -> DocumentContext:
         """Open the database (migrating it), and the queue backend unless one is given."""
         settings = settings or DocumentSettings.from_env(env)
-        db = await asyncio.to_thread(Database.open, settings.database_url, migrate=migrate)
+        db = await asyncio.to_thread(_open_database, settings.database_url, migrate)
         owns_backend = backend is None
         if backend is None:
             backend = backend_from_url(settings.queue_url)
@@ -103,59 +104,26 @@ class DocumentContext:
         await asyncio.to_thread(self.db.close)
 
 
+def _open_database(url: str, migrate: bool) -> Database:
+    """Open (and migrate) the database; a URL no installed driver can use is an ``InvalidSetting``."""
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    try:
+        return Database.open(url, migrate=migrate)
+    except (NoSuchModuleError, ArgumentError) as exc:
+        raise InvalidSetting(
+            f"DATABASE_URL {mask_url(url)} cannot be used: {str(exc).splitlines()[0]}; "
+            "e.g. postgresql+psycopg://user@host/db or sqlite:////path/docmill.db"
+        ) from None
+
+
 @contextlib.asynccontextmanager
-async def open_context(env: Mapping[str, str] | None = None) -> AsyncIterator[DocumentContext]:
+async def open_context(
+    settings: DocumentSettings | None = None, *, env: Mapping[str, str] | None = None
+) -> AsyncIterator[DocumentContext]:
     """A context for one command or one web app's lifetime: ``async with open_context() as ctx``."""
-    context = await DocumentContext.create(env=env)
+    context = await DocumentContext.create(settings, env=env)
     try:
         yield context
     finally:
-        await context.aclose()
-
-
-# ---------------------------------------------------------------------- the process's context
-_override: DocumentContext | None = None
-_building: dict[tuple[int, int], asyncio.Task[DocumentContext]] = {}
-_keepers: dict[tuple[int, int], asyncio.Task[None]] = {}  # the loop holds tasks weakly; these must live
-
-
-def use_context(context: DocumentContext | None) -> None:
-    """Make every handler in this process use ``context`` (``None``: back to the environment)."""
-    global _override
-    _override = context
-
-
-async def current_context() -> DocumentContext:
-    """The context of this process and event loop, built from the environment on first use."""
-    if _override is not None:
-        return _override
-    loop = asyncio.get_running_loop()
-    key = (os.getpid(), id(loop))
-    task = _building.get(key)
-    if task is None:
-        _building.clear()  # anything else belongs to a forked parent or an earlier loop
-        _keepers.clear()
-        task = loop.create_task(_build(key))
-        _building[key] = task
-    try:
-        return await asyncio.shield(task)
-    except Exception:
-        if _building.get(key) is task:
-            del _building[key]  # let the next job try again (the database may be back)
-        raise
-
-
-async def _build(key: tuple[int, int]) -> DocumentContext:
-    context = await DocumentContext.create()
-    _keepers[key] = asyncio.get_running_loop().create_task(_close_on_shutdown(context, key))
-    return context
-
-
-async def _close_on_shutdown(context: DocumentContext, key: tuple[int, int]) -> None:
-    """Wait forever; cancelled when the loop shuts down, then close the context."""
-    try:
-        await asyncio.Event().wait()
-    finally:
-        _building.pop(key, None)
-        _keepers.pop(key, None)
         await context.aclose()

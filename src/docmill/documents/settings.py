@@ -1,10 +1,10 @@
-"""Settings of the documents domain, read once from the environment.
+"""Settings of the documents domain, from the environment (``docmill.config.load`` builds them).
 
 The seed's names keep their meaning (``DOCUMENT_ANALYSIS_QUEUE``,
 ``DOCUMENT_PROCESSING_QUEUE``, ``ANALYSIS_JOB_MAX_TRIES``, ``ANALYSIS_JOB_TIMEOUT``,
 ``ANALYSIS_JOB_RETRY_DELAY``); the rest are docmill's own:
 
-    DOCMILL_STORAGE                 storage directory                       ./storage
+    DOCMILL_STORAGE                 storage directory: databases, files, logs ./storage
     DATABASE_URL                    documents database                      sqlite:///<storage>/docmill.db
     DOCUMENT_MAX_UPLOAD_MB          upload size limit                       50
     DOCUMENT_AUTO_APPROVE_MAX_USD   estimates up to this are approved       0.50
@@ -36,6 +36,7 @@ from docmill.documents.options import parse_yes_no
 from docmill.llm.settings import LLMSettings
 from docmill.queue import mask_url
 from docmill.queue.connection import queue_url_from_env
+from docmill.queue.values import as_float
 
 WEBHOOK_BACKOFF_S = (10, 60, 300)
 
@@ -69,8 +70,18 @@ class DocumentSettings:
     llm: LLMSettings | None = field(default=None, repr=False)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> DocumentSettings:
-        """Read the settings from ``env`` (default: ``os.environ``); see the module docstring."""
+    def from_env(
+        cls,
+        env: Mapping[str, str] | None = None,
+        *,
+        queue_url: str | None = None,
+        llm: LLMSettings | None = None,
+    ) -> DocumentSettings:
+        """Read the settings from ``env`` (default: ``os.environ``); see the module docstring.
+
+        ``queue_url`` and ``llm``, when the caller resolved them already (``docmill.config``),
+        are taken as they are.
+        """
         env = os.environ if env is None else env
         storage = Path(_get(env, "DOCMILL_STORAGE") or "storage")
         analysis_timeout_s = _number(env, "ANALYSIS_JOB_TIMEOUT", 300.0, minimum=1)
@@ -84,7 +95,7 @@ class DocumentSettings:
             database_url=normalize_database_url(
                 _get(env, "DATABASE_URL") or f"sqlite:///{storage / 'docmill.db'}"
             ),
-            queue_url=queue_url_from_env(env),
+            queue_url=queue_url or queue_url_from_env(env),
             max_upload_mb=_number(env, "DOCUMENT_MAX_UPLOAD_MB", 50.0, minimum=0.001),
             auto_approve_max_usd=_number(env, "DOCUMENT_AUTO_APPROVE_MAX_USD", 0.50, minimum=0),
             analysis_queue=_get(env, "DOCUMENT_ANALYSIS_QUEUE") or "document-analysis",
@@ -102,7 +113,7 @@ class DocumentSettings:
             webhook_allow_private=_flag(env, "DOCMILL_WEBHOOK_ALLOW_PRIVATE"),
             api_tokens=tuple(t.strip() for t in _get(env, "DOCMILL_API_TOKENS").split(",") if t.strip()),
             webhook_secret=_get(env, "DOCMILL_WEBHOOK_SECRET") or None,
-            llm=LLMSettings.from_env(env),
+            llm=llm or LLMSettings.from_env(env),
         )
 
     @property
@@ -164,18 +175,20 @@ def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float
     if not raw:
         return default
     try:
-        value = float(raw)
+        value = as_float(raw)
     except ValueError:
         raise InvalidSetting(
-            f"{name}={raw!r} is not a number; set it to a number like {default:g}."
+            f"{name}={raw!r} (env) is not a number; set it to a number like {default:g}."
         ) from None
     if value < minimum:
-        raise InvalidSetting(f"{name}={raw!r} is too small; set it to at least {minimum:g}.")
+        raise InvalidSetting(f"{name}={raw!r} (env) is too small; set it to at least {minimum:g}.")
     return value
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:
     parsed = parse_yes_no(_get(env, name))
     if parsed is None:
-        raise InvalidSetting(f"{name}={_get(env, name)!r} is not a yes/no value; set it to true or false.")
+        raise InvalidSetting(
+            f"{name}={_get(env, name)!r} (env) is not a yes/no value; set it to true or false."
+        )
     return parsed

@@ -11,6 +11,7 @@ from docmill.queue.backend import (
 from docmill.queue.backends import backend_from_url, mask_url
 from docmill.queue.client import Client, Dispatch
 from docmill.queue.connection import queue_url_from_env
+from docmill.queue.context import WorkerContext
 from docmill.queue.errors import (
     BackendError,
     BackendUnavailable,
@@ -66,6 +67,7 @@ __all__ = [
     "SerializationError",
     "UnknownHandler",
     "Worker",
+    "WorkerContext",
     "WorkerOptions",
     "WorkerStopReason",
     "backend_from_url",

@@ -1,8 +1,13 @@
-"""Handlers: the functions jobs run, registered by name.
+"""Handlers: the functions jobs run, registered by name, and the hooks around a worker.
 
 A handler is a plain function, async or sync, called with the job's args and
-kwargs. Options given at registration are the *job's own* options (the top of
-the precedence order); dispatch-time options override them field by field.
+kwargs; one registered with ``context=True`` gets the worker's ``WorkerContext``
+first (``context.py``). Options given at registration are the *job's own* options
+(the top of the precedence order); dispatch-time options override them field by field.
+
+``on_startup`` hooks run in the worker before its first job and ``on_shutdown`` hooks
+after its last, each called with the ``WorkerContext``: that is where an application
+opens what its handlers share (a database, an API client) from the worker's own backend.
 """
 
 from __future__ import annotations
@@ -11,17 +16,20 @@ import importlib
 import inspect
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields, replace
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from docmill.queue.errors import ConfigurationError, UnknownHandler
-from docmill.queue.job import ErrorInfo, Job
 from docmill.queue.options import JobOptions
 
+if TYPE_CHECKING:
+    from docmill.queue.context import WorkerContext
+
 F = TypeVar("F", bound=Callable[..., Any])
-H = TypeVar("H", bound=Callable[[Job, ErrorInfo], Any])
+L = TypeVar("L", bound=Callable[..., Any])
 
 
-FailureHook = Callable[[Job, ErrorInfo], Any]  # sync, or async returning an awaitable
+FailureHook = Callable[..., Any]  # (job, error), or (context, job, error); sync or async
+LifecycleHook = Callable[["WorkerContext"], Any]  # sync, or async returning an awaitable
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +41,8 @@ class Handler:
     # Run once a job of this handler lands in the failed store (Laravel's ``failed()``), so the
     # application can record the failure where its users look; see ``Registry.on_failed``.
     on_failed: FailureHook | None = None
+    takes_context: bool = False  # called as func(context, *args, **kwargs)
+    on_failed_takes_context: bool = False  # the hook is called as hook(context, job, error)
 
 
 class Registry:
@@ -40,25 +50,28 @@ class Registry:
 
     def __init__(self) -> None:
         self._handlers: dict[str, Handler] = {}
+        self.startup_hooks: list[LifecycleHook] = []
+        self.shutdown_hooks: list[LifecycleHook] = []
 
     @overload
     def handler(self, func: F, /) -> F: ...
 
     @overload
     def handler(
-        self, func: None = None, /, *, name: str | None = None, **options: Any
+        self, func: None = None, /, *, name: str | None = None, context: bool = False, **options: Any
     ) -> Callable[[F], F]: ...
 
     def handler(
-        self, func: F | None = None, /, *, name: str | None = None, **options: Any
+        self, func: F | None = None, /, *, name: str | None = None, context: bool = False, **options: Any
     ) -> F | Callable[[F], F]:
         """Register a function: ``@registry.handler`` or ``@registry.handler(queue=..., tries=3)``.
 
-        ``options`` are ``JobOptions`` fields (queue, tries, timeout_s, backoff_s, ...).
+        ``options`` are ``JobOptions`` fields (queue, tries, timeout_s, backoff_s, ...);
+        ``context=True`` passes the worker's ``WorkerContext`` as the first argument.
         """
 
         def register(f: F) -> F:
-            self.register(f, name=name, options=JobOptions(**options))
+            self.register(f, name=name, options=JobOptions(**options), takes_context=context)
             return f
 
         return register(func) if func is not None else register
@@ -70,31 +83,68 @@ class Registry:
         name: str | None = None,
         options: JobOptions | None = None,
         on_failed: FailureHook | None = None,
+        takes_context: bool = False,
+        on_failed_takes_context: bool = False,
     ) -> Handler:
         handler_name = name or f"{func.__module__}.{func.__qualname__}"
         existing = self._handlers.get(handler_name)
         if existing is not None and existing.func is not func:
             raise ConfigurationError(f"two different handlers are registered as {handler_name!r}")
-        hook = on_failed or (existing.on_failed if existing is not None else None)
+        if on_failed is None and existing is not None:
+            on_failed, on_failed_takes_context = existing.on_failed, existing.on_failed_takes_context
         handler = Handler(
-            handler_name, func, inspect.iscoroutinefunction(func), options or JobOptions(), hook
+            handler_name,
+            func,
+            inspect.iscoroutinefunction(func),
+            options or JobOptions(),
+            on_failed,
+            takes_context,
+            on_failed_takes_context,
         )
         self._handlers[handler_name] = handler
         return handler
 
-    def on_failed(self, name: str) -> Callable[[H], H]:
-        """Decorate ``hook(job, error)`` to run after a job of handler ``name`` failed for good.
+    def on_failed(self, name: str, *, context: bool = False) -> Callable[[F], F]:
+        """Decorate ``hook(job, error)`` to run after a job of handler ``name`` failed for good
+        (``hook(context, job, error)`` with ``context=True``).
 
         The hook runs in the worker once the job is in the failed store; an exception it
         raises is logged and changes nothing about the job.
         """
 
-        def attach(hook: H) -> H:
+        def attach(hook: F) -> F:
             handler = self.get(name)
-            self._handlers[name] = replace(handler, on_failed=hook)
+            self._handlers[name] = replace(handler, on_failed=hook, on_failed_takes_context=context)
             return hook
 
         return attach
+
+    def on_startup(self, hook: L) -> L:
+        """Decorate ``hook(context)`` to run in each worker before it takes its first job.
+
+        A hook that raises keeps the worker from starting (see ``Worker.run``).
+        """
+        self.startup_hooks.append(hook)
+        return hook
+
+    def on_shutdown(self, hook: L) -> L:
+        """Decorate ``hook(context)`` to run in each worker after its last job, before it exits."""
+        self.shutdown_hooks.append(hook)
+        return hook
+
+    def include(self, other: Registry) -> None:
+        """Take every handler and hook of ``other`` (a worker given several ``--app``)."""
+        for handler in other:
+            self.register(
+                handler.func,
+                name=handler.name,
+                options=handler.options,
+                on_failed=handler.on_failed,
+                takes_context=handler.takes_context,
+                on_failed_takes_context=handler.on_failed_takes_context,
+            )
+        self.startup_hooks.extend(h for h in other.startup_hooks if h not in self.startup_hooks)
+        self.shutdown_hooks.extend(h for h in other.shutdown_hooks if h not in self.shutdown_hooks)
 
     def get(self, name: str) -> Handler:
         try:

@@ -21,13 +21,14 @@ import functools
 import inspect
 import time
 import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
 from docmill.queue.backend import Backend, Completion
+from docmill.queue.context import WorkerContext
 from docmill.queue.deadlines import Deadlines
 from docmill.queue.events import EventLog
 from docmill.queue.health import BackendHealth, reraise_if_cancelled
@@ -70,6 +71,7 @@ class JobRunner:
         *,
         on_ack: Callable[[Completion], None],
         on_sync_timeout: Callable[[], None],
+        context: WorkerContext | None = None,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -81,6 +83,7 @@ class JobRunner:
         self.health = health
         self._on_ack = on_ack
         self._on_sync_timeout = on_sync_timeout
+        self.context = context
         self.clock = clock
         self.monotonic = monotonic
         self.sleep = sleep
@@ -131,12 +134,13 @@ class JobRunner:
         started = self.monotonic()
         deadline = self._deadlines.limit(effective.timeout_s)
         try:
+            args = (self.context, *job.args) if handler.takes_context else job.args
             if handler.is_async:
                 with deadline:
-                    await handler.func(*job.args, **job.kwargs)
+                    await handler.func(*args, **job.kwargs)
             else:
                 entry.in_thread = True
-                await self._run_sync(handler, job, effective.timeout_s)
+                await self._run_sync(handler, args, job.kwargs, effective.timeout_s)
         except Release as release:
             await self._settle(
                 entry,
@@ -179,10 +183,12 @@ class JobRunner:
         if self.options.rest_s:
             await self.sleep(self.options.rest_s)
 
-    async def _run_sync(self, handler: Handler, job: Job, timeout_s: float) -> None:
+    async def _run_sync(
+        self, handler: Handler, args: Sequence[Any], kwargs: dict[str, Any], timeout_s: float
+    ) -> None:
         if self._pool is None:  # created on first use: a worker of async handlers never starts threads
             self._pool = ThreadPoolExecutor(self.options.concurrency, thread_name_prefix="docmill-job")
-        call = functools.partial(handler.func, *job.args, **job.kwargs)
+        call = functools.partial(handler.func, *args, **kwargs)
         future = asyncio.get_running_loop().run_in_executor(self._pool, call)
         future.add_done_callback(_retrieve)  # the thread may finish after we stopped waiting for it
         done, _ = await asyncio.wait((future,), timeout=timeout_s)
@@ -236,7 +242,11 @@ class JobRunner:
         if handler.on_failed is None:
             return
         try:
-            outcome = handler.on_failed(job, error)
+            outcome = (
+                handler.on_failed(self.context, job, error)
+                if handler.on_failed_takes_context
+                else handler.on_failed(job, error)
+            )
             if inspect.isawaitable(outcome):
                 await outcome
         except Exception as exc:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 import os
 import signal
 import socket
@@ -37,6 +38,9 @@ from typing import Any
 
 from docmill.queue.acks import AckFlusher, AckPolicy
 from docmill.queue.backend import Backend, Completion, Reservation
+from docmill.queue.client import Client
+from docmill.queue.context import WorkerContext
+from docmill.queue.errors import ConfigurationError
 from docmill.queue.events import EventLog
 from docmill.queue.health import BackendHealth, reraise_if_cancelled
 from docmill.queue.housekeeping import housekeep
@@ -106,6 +110,8 @@ class Worker:
         self.handle_signals = handle_signals
         self.heartbeat_s = heartbeat_s
         self.restart_poll_s = restart_poll_s
+        self.registry = registry
+        self.context = WorkerContext(self.worker_id, backend, Client(backend, registry), self.log)
         self.health = BackendHealth(
             self.log, backend_grace_s, lambda: self.request_stop(WorkerStopReason.BACKEND_LOST), monotonic
         )
@@ -117,6 +123,7 @@ class Worker:
             self.health,
             on_ack=self._ack,
             on_sync_timeout=lambda: self.request_stop(WorkerStopReason.JOB_TIMEOUT),
+            context=self.context,
             clock=clock,
             monotonic=monotonic,
             sleep=sleep,
@@ -156,10 +163,21 @@ class Worker:
         return self.acks.policy
 
     async def run(self) -> WorkerStopReason:
-        """Work until a stop reason comes up, stop gracefully, and return the reason."""
+        """Work until a stop reason comes up, stop gracefully, and return the reason.
+
+        The registry's start-up hooks run first; if one raises, no job is taken and the
+        worker stops with ``BOOT_FAILURE`` for a ``ConfigurationError`` (restarting cannot
+        help) or ``BACKEND_LOST`` for anything else (a database that is not up yet).
+        """
         loop = asyncio.get_running_loop()
         self.started_at = self.clock()
         self._started_mono = self.monotonic()
+        failed = await self._start_up()
+        if failed is not None:
+            await self._shut_down()
+            await self._close_backend()
+            self.log.info("worker.stopped", reason=failed.name, exit_code=failed.exit_code, jobs_done=0)
+            return failed
         signals = (signal.SIGTERM, signal.SIGINT) if self.handle_signals else ()
         for sig in signals:
             loop.add_signal_handler(sig, self.request_stop)  # only records it; the loop acts
@@ -514,6 +532,42 @@ class Worker:
             "concurrency": self.options.concurrency,
         }
 
+    # ================================================================== start-up and shut-down hooks
+    async def _start_up(self) -> WorkerStopReason | None:
+        """Run the registry's start-up hooks; the stop reason if one of them failed."""
+        for hook in self.registry.startup_hooks:
+            try:
+                outcome = hook(self.context)
+                if inspect.isawaitable(outcome):
+                    await outcome
+            except Exception as exc:
+                reason = (
+                    WorkerStopReason.BOOT_FAILURE
+                    if isinstance(exc, ConfigurationError)
+                    else WorkerStopReason.BACKEND_LOST
+                )
+                self.log.error(
+                    "worker.startup_failed",
+                    hook=getattr(hook, "__qualname__", repr(hook)),
+                    error=f"{type(exc).__name__}: {exc}",
+                )
+                return reason
+        return None
+
+    async def _shut_down(self) -> None:
+        """Run the registry's shut-down hooks, newest first; a failing hook is logged and skipped."""
+        for hook in reversed(self.registry.shutdown_hooks):
+            try:
+                outcome = hook(self.context)
+                if inspect.isawaitable(outcome):
+                    await outcome
+            except Exception as exc:
+                self.log.error(
+                    "worker.shutdown_hook_failed",
+                    hook=getattr(hook, "__qualname__", repr(hook)),
+                    error=f"{type(exc).__name__}: {exc}",
+                )
+
     # ================================================================== stopping
     async def _drain(self, reason: WorkerStopReason) -> None:
         """Let running jobs finish within the grace, then cancel the rest and put them back at once."""
@@ -561,6 +615,10 @@ class Worker:
         except Exception as exc:  # it expires by its TTL
             self.health.error(exc, "delete_heartbeat")
         self.runner.close()
+        await self._shut_down()
+        await self._close_backend()
+
+    async def _close_backend(self) -> None:
         try:
             await self.backend.close()
         except Exception as exc:  # closing is best effort

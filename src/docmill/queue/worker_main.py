@@ -122,10 +122,7 @@ def load_apps(specs: Sequence[str]) -> Registry:
         sys.path.insert(0, os.getcwd())
     merged = Registry()
     for name in names:
-        for handler in load_registry(name):
-            merged.register(
-                handler.func, name=handler.name, options=handler.options, on_failed=handler.on_failed
-            )
+        merged.include(load_registry(name))
     return merged
 
 
@@ -137,7 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log = EventLog(json_lines=args.json, level=args.log_level)
         options = options_from_args(args)
         registry = load_apps(args.app)
-        url = args.connection or queue_url_from_env()
+        url = args.connection or queue_url_from_env(os.environ)
         backend = backend_from_url(url)
         runner = event_loop_runner(args.loop)
     except (BadOption, ConfigurationError, ValueError) as exc:

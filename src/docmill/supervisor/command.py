@@ -63,6 +63,8 @@ def worker_command(config: SupervisorConfig, pool: PoolConfig) -> Command:
         _number(pool.stop_wait_s),
     ]
     env = {"PYTHONUNBUFFERED": "1", "DOCMILL_SUPERVISED_POOL": pool.name}
+    if config.config_file is not None:  # the workers' start-up hooks read the same file
+        env["DOCMILL_CONFIG"] = str(config.config_file.resolve())
     if urlsplit(config.connection).password is None:
         argv += ["--connection", config.connection]
     else:

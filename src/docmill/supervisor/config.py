@@ -1,12 +1,15 @@
 """The supervisor's configuration: pools of worker processes, and where each value came from.
 
+The supervisor knows no application: the pools to run when the file names none, and
+any application variables that tune them, are data its caller hands over
+(``default_pools``, ``pool_env``; docmill's document pipeline supplies the seed's
+three pools and the seed's variables through ``docmill.config``).
+
 Precedence, lowest first (each value remembers the layer that set it, so
 ``docmill queue config`` can show it):
 
-1. **default** - the seed's pools: ``default`` (2 processes), ``document-analysis``
-   (1), ``document-processing`` (2); timeout 300 s, max time 3600 s, tries 3, sleep 3 s.
-2. **file** - ``docmill.toml`` (``--config``, else ``$DOCMILL_CONFIG``, else
-   ``./docmill.toml`` when it exists). A ``[pools.*]`` table replaces the seed's pools::
+1. **default** - ``default_pools`` (a single ``default`` pool when none is given).
+2. **file** - ``docmill.toml``. A ``[pools.*]`` table replaces the default pools::
 
        [supervisor]
        connection = "redis://127.0.0.1:6379/0"
@@ -21,15 +24,13 @@ Precedence, lowest first (each value remembers the layer that set it, so
        balance = "auto"
        max_processes = 6
 
-3. **environment** - the seed's variables keep their meaning: ``QUEUE_CONNECTION``,
-   ``REDIS_HOST``, ``REDIS_PORT`` (and ``DOCMILL_QUEUE_URL``) choose the backend;
-   ``DOCUMENT_ANALYSIS_QUEUE`` / ``DOCUMENT_PROCESSING_QUEUE`` rename the queue the
-   ``document-analysis`` / ``document-processing`` pool serves; ``ANALYSIS_JOB_MAX_TRIES``,
-   ``ANALYSIS_JOB_TIMEOUT``, ``ANALYSIS_JOB_RETRY_DELAY`` set tries, timeout and retry
-   backoff of the ``document-analysis`` pool. Any pool key can be set as
+3. **environment** - ``pool_env`` (variable -> pool and key), then any pool key as
    ``DOCMILL_POOL_<POOL>_<KEY>`` (``DOCMILL_POOL_DOCUMENT_PROCESSING_PROCESSES=4``), and
-   ``DOCMILL_APP`` (comma list) names the handler registries.
+   ``DOCMILL_APP`` (comma list) naming the handler registries.
 4. **flags** - ``docmill supervise --connection URL --app APP``.
+
+The queue URL is resolved once by the caller (flag, environment, file, default) and
+handed over with its source.
 """
 
 from __future__ import annotations
@@ -42,17 +43,16 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from docmill.queue import ConfigurationError, mask_url
-from docmill.queue.connection import queue_url_from_env
+from docmill.queue import mask_url
+from docmill.queue.connection import DEFAULT_QUEUE_URL
+from docmill.queue.values import as_float, as_int, as_list, as_str
 from docmill.supervisor.errors import SupervisorConfigError
 
 DEFAULT_CONFIG_FILE = Path("docmill.toml")
 DEFAULT = "default"
 BALANCES = ("off", "auto")
-# The seed's pools: name -> worker processes. Each serves the queue of the same name.
-SEED_POOLS = {"default": 2, "document-analysis": 1, "document-processing": 2}
-ANALYSIS_POOL = "document-analysis"
-PROCESSING_POOL = "document-processing"
+# Without a [pools] table and without pools from the caller: one process on ``default``.
+GENERIC_POOLS: Mapping[str, Mapping[str, Any]] = {"default": {"queues": ("default",), "processes": 1}}
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +127,7 @@ class SupervisorConfig:
     connection: str
     apps: tuple[str, ...] = ()
     pools: Mapping[str, PoolConfig] = field(default_factory=dict)
-    log_dir: Path = Path("storage/logs")
+    log_dir: Path = Path("storage") / "logs"
     log_max_bytes: int = 10 * 1024 * 1024
     log_backups: int = 5
     heartbeat_s: float = 5.0
@@ -167,48 +167,12 @@ class SupervisorConfig:
 # ---------------------------------------------------------------------------- parsing
 
 
-def _as_int(value: object) -> int:
-    if isinstance(value, bool):
-        raise ValueError("a boolean is not a number")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str):
-        return int(value.strip())
-    raise ValueError("expected a whole number")
-
-
-def _as_float(value: object) -> float:
-    if isinstance(value, bool):
-        raise ValueError("a boolean is not a number")
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        return float(value.strip())
-    raise ValueError("expected a number")
-
-
-def _as_str(value: object) -> str:
-    if isinstance(value, str):
-        return value.strip()
-    raise ValueError("expected a string")
-
-
-def _as_list(value: object) -> tuple[str, ...]:
-    if isinstance(value, str):
-        return tuple(part.strip() for part in value.split(",") if part.strip())
-    if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
-        return tuple(v.strip() for v in value if v.strip())
-    raise ValueError("expected a list of strings or a comma-separated string")
-
-
 def _as_backoff(value: object) -> str:
     if isinstance(value, list | tuple):
-        return ",".join(str(_as_int(v)) for v in value)
+        return ",".join(str(as_int(v)) for v in value)
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(_as_int(value))
-    return _as_str(value)
+        return str(as_int(value))
+    return as_str(value)
 
 
 def _as_balance(value: object) -> str:
@@ -216,51 +180,44 @@ def _as_balance(value: object) -> str:
         return "off"
     if value is True:
         return "auto"
-    return _as_str(value).lower()
+    return as_str(value).lower()
 
 
 _POOL_KEYS: dict[str, Callable[[object], Any]] = {
-    "queues": _as_list,
-    "processes": _as_int,
-    "concurrency": _as_int,
-    "timeout_s": _as_float,
-    "max_time_s": _as_float,
-    "max_jobs": _as_int,
-    "memory_mb": _as_int,
-    "tries": _as_int,
-    "sleep_s": _as_float,
+    "queues": as_list,
+    "processes": as_int,
+    "concurrency": as_int,
+    "timeout_s": as_float,
+    "max_time_s": as_float,
+    "max_jobs": as_int,
+    "memory_mb": as_int,
+    "tries": as_int,
+    "sleep_s": as_float,
     "backoff_s": _as_backoff,
-    "stop_wait_s": _as_float,
-    "lease_s": _as_float,
+    "stop_wait_s": as_float,
+    "lease_s": as_float,
     "balance": _as_balance,
-    "min_processes": _as_int,
-    "max_processes": _as_int,
-    "max_shift": _as_int,
-    "cooldown_s": _as_float,
-    "target_wait_s": _as_float,
-    "startsecs": _as_float,
-    "startretries": _as_int,
-    "restart_backoff_s": _as_float,
-    "restart_backoff_max_s": _as_float,
+    "min_processes": as_int,
+    "max_processes": as_int,
+    "max_shift": as_int,
+    "cooldown_s": as_float,
+    "target_wait_s": as_float,
+    "startsecs": as_float,
+    "startretries": as_int,
+    "restart_backoff_s": as_float,
+    "restart_backoff_max_s": as_float,
 }
 _SUPERVISOR_KEYS: dict[str, Callable[[object], Any]] = {
-    "connection": _as_str,
-    "app": _as_list,
-    "log_dir": lambda v: Path(_as_str(v)),
-    "log_max_bytes": _as_int,
-    "log_backups": _as_int,
-    "heartbeat_s": _as_float,
-    "tick_s": _as_float,
-    "control_poll_s": _as_float,
-    "worker_command": _as_list,
+    "connection": as_str,
+    "app": as_list,
+    "log_dir": lambda v: Path(as_str(v)),
+    "log_max_bytes": as_int,
+    "log_backups": as_int,
+    "heartbeat_s": as_float,
+    "tick_s": as_float,
+    "control_poll_s": as_float,
+    "worker_command": as_list,
 }
-# The seed's variables that tune the analysis pool: env name -> pool key.
-_ANALYSIS_ENV = {
-    "ANALYSIS_JOB_MAX_TRIES": "tries",
-    "ANALYSIS_JOB_TIMEOUT": "timeout_s",
-    "ANALYSIS_JOB_RETRY_DELAY": "backoff_s",
-}
-_QUEUE_ENV = {"DOCUMENT_ANALYSIS_QUEUE": ANALYSIS_POOL, "DOCUMENT_PROCESSING_QUEUE": PROCESSING_POOL}
 
 
 def _convert(parsers: Mapping[str, Callable[[object], Any]], key: str, value: object, where: str) -> Any:
@@ -271,7 +228,7 @@ def _convert(parsers: Mapping[str, Callable[[object], Any]], key: str, value: ob
     try:
         return parser(value)
     except ValueError as exc:
-        raise SupervisorConfigError(f"{key}={value!r} in {where} is invalid: {exc}") from exc
+        raise SupervisorConfigError(f"{key}={value!r} in {where} is invalid: {exc}") from None
 
 
 def _env_name(pool: str) -> str:
@@ -292,30 +249,42 @@ def load_config(
     *,
     env: Mapping[str, str] | None = None,
     connection: str | None = None,
+    connection_source: str = "--connection",
     apps: tuple[str, ...] | list[str] = (),
+    default_pools: Mapping[str, Mapping[str, Any]] | None = None,
+    pool_env: Mapping[str, tuple[str, str]] | None = None,
+    log_dir: Path | None = None,
+    data: Mapping[str, Any] | None = None,
 ) -> SupervisorConfig:
-    """Build the effective configuration (see the module docstring for the layers)."""
+    """Build the effective configuration (see the module docstring for the layers).
+
+    ``data`` is the file's content when the caller has read it already (``path`` then
+    only names it); ``connection`` the queue URL the caller resolved, with its source.
+    """
     env = os.environ if env is None else env
     sources: dict[str, str] = {}
-    top: dict[str, Any] = {"connection": queue_url_from_env({})}
+    top: dict[str, Any] = {"connection": DEFAULT_QUEUE_URL}
+    if log_dir is not None:
+        top["log_dir"] = log_dir
     defaults: dict[str, Any] = {}
     pool_values: dict[str, dict[str, Any]] = {
-        name: {"queues": (name,), "processes": n} for name, n in SEED_POOLS.items()
+        name: dict(values) for name, values in (default_pools or GENERIC_POOLS).items()
     }
 
     # 2. the file
-    file = config_path(path, env)
+    file = Path(path) if path is not None and data is not None else config_path(path, env)
     if file is not None:
         where = f"file {file}"
-        data = _read_toml(file)
-        for key, value in data.get("supervisor", {}).items():
+        if data is None:
+            data = read_toml(file)
+        for key, value in _table(data, "supervisor", file).items():
             top[key] = _convert(_SUPERVISOR_KEYS, key, value, f"[supervisor] of {file}")
             sources[key] = where
-        for key, value in data.get("defaults", {}).items():
+        for key, value in _table(data, "defaults", file).items():
             defaults[key] = _convert(_POOL_KEYS, key, value, f"[defaults] of {file}")
         if "pools" in data:
             pool_values = {}
-            for name, table in data["pools"].items():
+            for name, table in _table(data, "pools", file).items():
                 if not isinstance(table, dict):
                     raise SupervisorConfigError(f"[pools.{name}] in {file} must be a table")
                 values: dict[str, Any] = {"queues": (name,)}
@@ -328,20 +297,14 @@ def load_config(
                 if f"pools.{name}.{key}" not in sources:
                     pool_values[name][key] = value
                     sources[f"pools.{name}.{key}"] = f"{where} [defaults]"
-        unknown = set(data) - {"supervisor", "defaults", "pools"}
-        if unknown:
-            raise SupervisorConfigError(
-                f"unknown table(s) {', '.join(sorted(unknown))} in {file}; "
-                "use [supervisor], [defaults], [pools.NAME]"
-            )
 
     # 3. the environment
-    _apply_env(env, top, pool_values, sources)
+    _apply_env(env, top, pool_values, sources, pool_env or {})
 
-    # 4. flags
+    # 4. flags (and the queue URL the caller resolved)
     if connection:
         top["connection"] = connection
-        sources["connection"] = "--connection"
+        sources["connection"] = connection_source
     if apps:
         top["app"] = tuple(apps)
         sources["app"] = "--app"
@@ -357,25 +320,40 @@ def load_config(
     )
     for pool in pools.values():
         pool.validate(functools.partial(_pool_source, config, pool.name))
-    if config.heartbeat_s <= 0 or config.tick_s <= 0 or config.control_poll_s <= 0:
-        raise SupervisorConfigError("heartbeat_s, tick_s and control_poll_s must be positive")
+    for key in ("heartbeat_s", "tick_s", "control_poll_s"):
+        if getattr(config, key) <= 0:
+            raise SupervisorConfigError(
+                f"{key}={getattr(config, key)!r} ({config.source(key)}) must be positive"
+            )
     return config
+
+
+def _table(data: Mapping[str, Any], name: str, file: Path) -> Mapping[str, Any]:
+    table = data.get(name, {})
+    if not isinstance(table, Mapping):
+        raise SupervisorConfigError(f"[{name}] in {file} must be a table")
+    return table
 
 
 def _pool_source(config: SupervisorConfig, pool: str, key: str) -> str:
     return config.source(f"pools.{pool}.{key}")
 
 
-def _read_toml(file: Path) -> dict[str, Any]:
+def read_toml(file: Path) -> dict[str, Any]:
+    """The file's tables; ``SupervisorConfigError`` naming the file when it cannot be read."""
     try:
         with file.open("rb") as fh:
             return tomllib.load(fh)
-    except FileNotFoundError as exc:
+    except FileNotFoundError:
         raise SupervisorConfigError(
             f"configuration file {file} does not exist; check --config or DOCMILL_CONFIG"
-        ) from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise SupervisorConfigError(f"configuration file {file} is not valid TOML: {exc}") from exc
+        ) from None
+    except IsADirectoryError:
+        raise SupervisorConfigError(f"configuration file {file} is a directory; name a TOML file") from None
+    except PermissionError:
+        raise SupervisorConfigError(f"configuration file {file} cannot be read (permission denied)") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SupervisorConfigError(f"configuration file {file} is not valid TOML: {exc}") from None
 
 
 def _apply_env(
@@ -383,23 +361,10 @@ def _apply_env(
     top: dict[str, Any],
     pool_values: dict[str, dict[str, Any]],
     sources: dict[str, str],
+    pool_env: Mapping[str, tuple[str, str]],
 ) -> None:
-    if env.get("DOCMILL_QUEUE_URL", "").strip():
-        top["connection"] = queue_url_from_env(env)
-        sources["connection"] = "env DOCMILL_QUEUE_URL"
-    elif env.get("QUEUE_CONNECTION", "").strip():
-        try:
-            top["connection"] = queue_url_from_env(env)
-        except ConfigurationError as exc:
-            raise SupervisorConfigError(str(exc)) from exc
-        used = [
-            n
-            for n in ("QUEUE_CONNECTION", "REDIS_HOST", "REDIS_PORT", "REDIS_DB", "REDIS_PASSWORD")
-            if env.get(n)
-        ]
-        sources["connection"] = "env " + "+".join(used)
     if env.get("DOCMILL_APP", "").strip():
-        top["app"] = _as_list(env["DOCMILL_APP"])
+        top["app"] = as_list(env["DOCMILL_APP"])
         sources["app"] = "env DOCMILL_APP"
 
     def put(pool: str, key: str, raw: str, var: str) -> None:
@@ -408,12 +373,9 @@ def _apply_env(
         pool_values[pool][key] = _convert(_POOL_KEYS, key, raw, f"env {var}")
         sources[f"pools.{pool}.{key}"] = f"env {var}"
 
-    for var, pool in _QUEUE_ENV.items():
+    for var, (pool, key) in pool_env.items():
         if env.get(var, "").strip():
-            put(pool, "queues", env[var], var)
-    for var, key in _ANALYSIS_ENV.items():
-        if env.get(var, "").strip():
-            put(ANALYSIS_POOL, key, env[var], var)
+            put(pool, key, env[var], var)
     # The generic form wins over the seed's names: it is the more specific request.
     for pool in pool_values:
         prefix = f"DOCMILL_POOL_{_env_name(pool)}_"

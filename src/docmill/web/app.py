@@ -45,7 +45,10 @@ def create_app(settings: DocumentSettings | None = None, *, development: bool | 
     ``development`` (default: ``DOCMILL_ENV=development``) lets requests from loopback
     through when no token is configured; see ``auth.py``.
     """
-    settings = settings or DocumentSettings.from_env()
+    if settings is None:
+        from docmill.config import load
+
+        settings = load().documents
     development = development_mode() if development is None else development
 
     @asynccontextmanager

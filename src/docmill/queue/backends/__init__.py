@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from docmill.queue.backend import Backend, BackendSettings
 from docmill.queue.errors import ConfigurationError
@@ -45,23 +45,73 @@ def parse_settings(url: str) -> BackendSettings:
     return BackendSettings(**values, extra=extra)  # type: ignore[arg-type]
 
 
+def check_url(url: str) -> None:
+    """Raise ``ConfigurationError`` for a URL no backend can use, before anything connects:
+    an unknown scheme, a Redis database that is not a number, a malformed option."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - reading it validates the port
+    except ValueError as exc:
+        raise ConfigurationError(f"the queue URL {mask_url(url)} is malformed: {exc}") from None
+    scheme = parts.scheme.lower()
+    if scheme not in _SCHEMES:
+        known = ", ".join(f"{s}://" for s in sorted(_SCHEMES))
+        raise ConfigurationError(
+            f"unknown queue backend {scheme or '(none)'!r} in {mask_url(url)}; use one of: {known}"
+        )
+    if scheme in ("redis", "rediss"):
+        db = parts.path.strip("/")
+        if db and not db.isdigit():
+            raise ConfigurationError(
+                f"the Redis database in {mask_url(url)} must be a number like /0, not {db!r}"
+            )
+    parse_settings(url)
+
+
 def backend_from_url(url: str) -> Backend:
-    """Build (not connect) the backend a URL names."""
-    scheme = urlsplit(url).scheme.lower()
-    target = _SCHEMES.get(scheme)
-    if target is None:
-        known = ", ".join(sorted(_SCHEMES))
-        raise ConfigurationError(f"unknown queue backend {scheme!r} in {url!r}; use one of: {known}")
+    """Build (not connect) the backend a URL names; ``ConfigurationError`` if none can."""
+    check_url(url)
+    target = _SCHEMES[urlsplit(url).scheme.lower()]
     module_name, _, class_name = target.partition(":")
     cls = getattr(importlib.import_module(module_name), class_name)
     backend: Backend = cls(url, parse_settings(url))
     return backend
 
 
+# Schemes whose user name alone is only a name; elsewhere (``redis://SECRET@host``) a user
+# name without a password is how a password is often written, so it is masked too.
+_NAMED_USER_SCHEMES = ("postgres", "postgresql", "mysql", "mariadb", "sqlite", "http", "https")
+_SECRET_QUERY_KEYS = ("password", "passwd", "pass", "secret", "token", "key", "auth")
+
+
 def mask_url(url: str) -> str:
-    """The URL with any password replaced by ``***``, for logs and ``queue config``."""
-    parts = urlsplit(url)
-    if parts.password is None:
+    """The URL with every secret in it replaced by ``***``, for every message and log line.
+
+    Masked: the password (``redis://:PW@host``, ``postgresql://u:PW@host``), a user name
+    given alone where it stands for a password (``redis://PW@host``), and query values
+    whose key names a secret (``?password=PW``). A URL that cannot be parsed is not shown.
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(a malformed URL, not shown)"
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, hostport = netloc.rpartition("@")
+        user, has_password, _ = userinfo.partition(":")
+        scheme = parts.scheme.lower().split("+")[0]
+        if has_password:
+            userinfo = f"{user}:***"
+        elif scheme not in _NAMED_USER_SCHEMES:
+            userinfo = "***"
+        netloc = f"{userinfo}@{hostport}"
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        if any(k.lower() in _SECRET_QUERY_KEYS for k, _ in pairs):
+            query = "&".join(
+                f"{k}=***" if k.lower() in _SECRET_QUERY_KEYS else urlencode([(k, v)]) for k, v in pairs
+            )
+    if netloc == parts.netloc and query == parts.query:
         return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return parts._replace(netloc=netloc).geturl()
+    return urlunsplit(parts._replace(netloc=netloc, query=query))

@@ -1,0 +1,44 @@
+"""The worker pools the document pipeline needs, handed to the supervisor as data.
+
+The seed ran ``queue:work`` for three queues; ``docmill supervise`` runs the same pools
+when ``docmill.toml`` names none:
+
+==================== ========= ======================================================
+pool (and queue)     processes what its jobs do
+==================== ========= ======================================================
+default              2         webhooks (``DOCUMENT_WEBHOOK_QUEUE``)
+document-analysis    1         parse, estimate, approve
+document-processing  2         the model calls
+==================== ========= ======================================================
+
+The seed's variables keep their meaning: ``DOCUMENT_ANALYSIS_QUEUE`` and
+``DOCUMENT_PROCESSING_QUEUE`` rename the queue those pools serve, and
+``ANALYSIS_JOB_MAX_TRIES``, ``ANALYSIS_JOB_TIMEOUT``, ``ANALYSIS_JOB_RETRY_DELAY`` set
+tries, timeout and retry delay of the analysis pool.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+# The handlers a worker loads when no --app, DOCMILL_APP or [supervisor] app names others.
+PIPELINE_APP = "docmill.documents.jobs:registry"
+
+ANALYSIS_POOL = "document-analysis"
+PROCESSING_POOL = "document-processing"
+
+SEED_POOLS: Mapping[str, Mapping[str, Any]] = {
+    "default": {"queues": ("default",), "processes": 2},
+    ANALYSIS_POOL: {"queues": (ANALYSIS_POOL,), "processes": 1},
+    PROCESSING_POOL: {"queues": (PROCESSING_POOL,), "processes": 2},
+}
+
+# The seed's variables: name -> (pool, pool key).
+SEED_POOL_VARIABLES: Mapping[str, tuple[str, str]] = {
+    "DOCUMENT_ANALYSIS_QUEUE": (ANALYSIS_POOL, "queues"),
+    "DOCUMENT_PROCESSING_QUEUE": (PROCESSING_POOL, "queues"),
+    "ANALYSIS_JOB_MAX_TRIES": (ANALYSIS_POOL, "tries"),
+    "ANALYSIS_JOB_TIMEOUT": (ANALYSIS_POOL, "timeout_s"),
+    "ANALYSIS_JOB_RETRY_DELAY": (ANALYSIS_POOL, "backoff_s"),
+}
