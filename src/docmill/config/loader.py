@@ -138,6 +138,10 @@ def _load(
         pool_env=SEED_POOL_VARIABLES,
         log_dir=storage_dir / "logs",
     )
+    if storage and "log_dir" not in supervisor.sources:
+        supervisor = dataclasses.replace(
+            supervisor, sources={**supervisor.sources, "log_dir": "default (env DOCMILL_STORAGE)"}
+        )
     if not supervisor.apps:
         supervisor = dataclasses.replace(
             supervisor, apps=(PIPELINE_APP,), sources={**supervisor.sources, "app": PIPELINE_SOURCE}
