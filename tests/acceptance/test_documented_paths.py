@@ -94,15 +94,6 @@ def start(
     return process
 
 
-@pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
-def queue_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """An SQLite file outside any ``./storage``, or Redis under the test's own prefix."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'queues' / 'pipeline.db'}"
-    url: str = request.getfixturevalue("redis_url")
-    return url
-
-
 def test_a_worker_that_knows_its_backend_only_from_connection_runs_the_whole_pipeline(
     tmp_path: Path, queue_url: str
 ) -> None:
