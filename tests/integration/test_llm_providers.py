@@ -27,6 +27,7 @@ from docmill.llm import (
     Overloaded,
     PriceTable,
     ProviderUnavailable,
+    ProviderUnreachable,
     RateLimited,
     RateLimits,
     SharedRateLimiter,
@@ -184,17 +185,69 @@ async def test_faults_map_to_the_error_tree(
         await claude.complete(ask())
 
 
-async def test_an_unreachable_api_is_provider_unavailable() -> None:
+def free_port() -> int:
+    """A port nothing listens on (bound once, then let go)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+        port: int = probe.getsockname()[1]
+    return port
+
+
+async def test_an_api_nothing_listens_for_is_unreachable_at_its_masked_base_url() -> None:
+    port = free_port()
     provider = AnthropicProvider(
-        api_key="sk-x-000000000000", prices=PRICES, base_url=f"http://127.0.0.1:{port}"
+        api_key="sk-x-000000000000", prices=PRICES, base_url=f"http://relay:s3cret-pass@127.0.0.1:{port}"
     )
     try:
-        with pytest.raises(ProviderUnavailable):
+        with pytest.raises(ProviderUnreachable) as raised:
             await provider.complete(ask())
     finally:
+        await provider.aclose()
+
+    error = raised.value
+    assert (error.base_url, error.base_url_setting) == (
+        f"http://relay:…(masked)@127.0.0.1:{port}",
+        "ANTHROPIC_BASE_URL",
+    )
+    assert error.retry_after_s == 10.0 and "s3cret" not in str(error)
+
+
+async def test_an_openai_server_nothing_listens_for_is_unreachable_at_its_masked_api_root() -> None:
+    port = free_port()
+    provider = OpenAICompatProvider(base_url=f"http://relay:s3cret-pass@127.0.0.1:{port}", prices=PRICES)
+    try:
+        with pytest.raises(ProviderUnreachable) as raised:
+            await provider.complete(ask())
+    finally:
+        await provider.aclose()
+
+    error = raised.value
+    assert (error.base_url, error.base_url_setting) == (
+        f"http://relay:…(masked)@127.0.0.1:{port}/v1",
+        "OPENAI_BASE_URL",
+    )
+    assert "s3cret" not in str(error)
+
+
+async def test_an_emulator_that_stops_makes_the_api_unreachable_and_back_when_it_restarts(
+    api_key: str,
+) -> None:
+    # Given Claude's API answering on a port
+    emulator = AnthropicEmulator(EmulatorConfig(api_key=api_key)).start()
+    provider = AnthropicProvider(api_key=api_key, prices=PRICES, base_url=emulator.url)
+    try:
+        assert (await provider.complete(ask())).text
+
+        # When it stops, the next call finds no one to connect to
+        emulator.stop()
+        with pytest.raises(ProviderUnreachable):
+            await provider.complete(ask())
+
+        # And once it is back on the same port, the same client is answered again
+        emulator.start()
+        assert (await provider.complete(ask())).text
+    finally:
+        emulator.stop()
         await provider.aclose()
 
 

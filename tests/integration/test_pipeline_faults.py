@@ -10,14 +10,18 @@ else.
     529 (overloaded)    the same
     SIGKILL mid-document a new worker resumes; no chunk is paid for twice
     hostile files       each fails its document with its reason; the workers carry on
+    API unreachable     past ``DOCMILL_LLM_UNREACHABLE_TIMEOUT_S`` the document fails saying
+                        since when, no attempt spent; back before it, the document completes
 """
 
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -113,12 +117,13 @@ class Pipeline:
         return self.run(read)
 
 
-def start_pipeline(root: Path, emulator: AnthropicEmulator, **extra: str) -> Pipeline:
+def start_pipeline(root: Path, emulator: AnthropicEmulator | str, **extra: str) -> Pipeline:
+    """A pipeline whose workers call Claude at ``emulator`` (or at a URL where nothing may listen)."""
     env = pipeline_env(
         storage=root / "storage",
         queue_url=f"sqlite:///{root / 'queue.db'}",
         database_url=f"sqlite:///{root / 'storage' / 'docmill.db'}",
-        emulator_url=emulator.url,
+        emulator_url=emulator if isinstance(emulator, str) else emulator.url,
         api_key=API_KEY,
         **extra,
     )
@@ -280,3 +285,142 @@ def test_a_worker_killed_mid_document_is_resumed_by_another_and_no_chunk_is_paid
     assert emulator.stats["by_endpoint"][MESSAGES] - paid_at_kill == planned - saved_at_kill
     calls = pipeline.saved_calls(document_id)
     assert len(calls) == len(set(calls)) == planned == document.progress_done
+
+
+# ---------------------------------------------------------------------- the API cannot be reached
+def free_port() -> int:
+    """A port nothing listens on (bound once, then let go)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def unreachable_reason(url: str, document: Document) -> str:
+    since = document.llm_unreachable_since
+    assert since is not None, (document.status, document.error_reason)
+    return (
+        f"The LLM provider at {url} could not be reached since {since:%Y-%m-%d %H:%M:%S} UTC; check the "
+        f"network and the provider's base URL (ANTHROPIC_BASE_URL), then run `docmill documents retry "
+        f"{document.id}`."
+    )
+
+
+def process_jobs(workers: PipelineWorkers, event: str) -> list[dict[str, Any]]:
+    return [e for e in workers.events(event) if e.get("name") == "documents.process"]
+
+
+def test_an_api_nothing_listens_for_fails_the_document_after_the_bound_and_the_worker_goes_on(
+    tmp_path: Path,
+) -> None:
+    # Given workers whose Claude API is at a port where nothing listens, with a bound of 2 s
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    pipeline = start_pipeline(tmp_path, url, DOCMILL_LLM_UNREACHABLE_TIMEOUT_S="2")
+    workers = pipeline.workers
+    try:
+        worker = workers.start(concurrency=2)
+        pid = workers.processes[worker].pid
+
+        # When a report is uploaded
+        [document_id] = pipeline.upload([report("unreachable", sections=2)])
+        [failed] = pipeline.wait([document_id])
+
+        # Then it failed, saying where the API was looked for, since when, and what to do
+        assert (failed.status, failed.error_reason) == ("failed", unreachable_reason(url, failed))
+        assert failed.failed_at is not None and failed.llm_unreachable_since is not None
+        assert failed.failed_at - failed.llm_unreachable_since >= timedelta(seconds=2)
+        assert pipeline.saved_count(document_id) == 0 and failed.cost_usd == 0.0
+
+        # And its job was put back without spending an attempt until then, and ended done
+        done = wait_events(workers, [0], "job.done", "documents.process", 1)
+        assert [e["attempt"] for e in done] == ["1/3"], workers.tail()
+        assert process_jobs(workers, "job.released"), workers.tail()
+        assert workers.events("job.failed") == [] and workers.events("job.retry") == []
+
+        # And when the API answers on that port, the same worker processes the next report
+        with AnthropicEmulator(EmulatorConfig(api_key=API_KEY), port=port):
+            [next_id] = pipeline.upload([report("after-unreachable", sections=2)])
+            [completed] = pipeline.wait([next_id])
+        assert (completed.status, completed.llm_unreachable_since) == ("completed", None)
+        assert workers.processes[worker].pid == pid and workers.processes[worker].poll() is None
+        assert len(workers.events("worker.started")) == 1
+    finally:
+        codes = workers.stop()
+    assert codes == [0], workers.tail()
+
+
+def test_an_api_that_stops_mid_document_fails_it_after_the_bound_and_a_retry_resumes_it(
+    tmp_path: Path,
+) -> None:
+    # Given an API that answers in 0.3 s, one call at a time, and a bound of 2 s
+    emulator = AnthropicEmulator(EmulatorConfig(api_key=API_KEY, latency_s=0.3)).start()
+    pipeline = start_pipeline(
+        tmp_path, emulator, DOCUMENT_CHUNK_CONCURRENCY="1", DOCMILL_LLM_UNREACHABLE_TIMEOUT_S="2"
+    )
+    workers = pipeline.workers
+    try:
+        workers.start(concurrency=2)
+        [document_id] = pipeline.upload([report("stopped", sections=16)])
+
+        # When the API stops once two of the document's calls are saved
+        pipeline.wait([document_id], until=lambda ds: ds[0].progress_done >= 2)
+        emulator.stop()
+
+        # Then the document fails with the sentence, keeping the calls it paid for
+        [failed] = pipeline.wait([document_id])
+        assert (failed.status, failed.error_reason) == ("failed", unreachable_reason(emulator.url, failed))
+        saved = pipeline.saved_count(document_id)
+        assert 2 <= saved < failed.progress_total
+        paid_before = emulator.stats["by_endpoint"][MESSAGES]
+
+        # And when the API is back and the document is retried, it completes on a fresh clock,
+        # paying only for the calls not yet saved
+        emulator.start()
+        pipeline.run(lambda context: context.service.retry(document_id))
+        [done] = pipeline.wait([document_id])
+        assert (done.status, done.llm_unreachable_since) == ("completed", None), done.error_reason
+        assert emulator.stats["by_endpoint"][MESSAGES] - paid_before == done.progress_total - saved
+        calls = pipeline.saved_calls(document_id)
+        assert len(calls) == len(set(calls)) == done.progress_total
+
+        # And no attempt was spent on the outage: both processing jobs ended done on their first
+        done_jobs = wait_events(workers, [0], "job.done", "documents.process", 2)
+        assert [e["attempt"] for e in done_jobs] == ["1/3", "1/3"], workers.tail()
+        assert workers.events("job.failed") == [] and workers.events("job.retry") == []
+    finally:
+        codes = workers.stop()
+        emulator.stop()
+    assert codes == [0], workers.tail()
+
+
+def test_an_api_back_before_the_bound_lets_the_document_complete(tmp_path: Path) -> None:
+    # Given an API that answers in 0.3 s, one call at a time, and the default bound of 30 minutes
+    emulator = AnthropicEmulator(EmulatorConfig(api_key=API_KEY, latency_s=0.3)).start()
+    pipeline = start_pipeline(tmp_path, emulator, DOCUMENT_CHUNK_CONCURRENCY="1")
+    workers = pipeline.workers
+    try:
+        workers.start(concurrency=2)
+        [document_id] = pipeline.upload([report("back", sections=16)])
+
+        # When the API stops mid-document, and the worker finds it gone
+        pipeline.wait([document_id], until=lambda ds: ds[0].progress_done >= 2)
+        emulator.stop()
+        [waiting] = pipeline.wait([document_id], until=lambda ds: ds[0].llm_unreachable_since is not None)
+        assert waiting.status == "processing"
+
+        # and comes back on the same port
+        emulator.start()
+        [done] = pipeline.wait([document_id])
+    finally:
+        codes = workers.stop()
+        emulator.stop()
+
+    # Then the document completed on its first attempt, its clock stopped, no chunk paid twice
+    assert (done.status, done.llm_unreachable_since) == ("completed", None), done.error_reason
+    calls = pipeline.saved_calls(document_id)
+    assert len(calls) == len(set(calls)) == done.progress_total
+    released = process_jobs(workers, "job.released")
+    assert released and all(e["attempt"] == "1/3" for e in released), workers.tail()
+    assert [e["attempt"] for e in process_jobs(workers, "job.done")] == ["1/3"], workers.tail()
+    assert codes == [0], workers.tail()

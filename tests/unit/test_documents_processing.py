@@ -5,14 +5,28 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from docmill.documents.calls import Calls
-from docmill.documents.mapreduce import SavedCall, run_plan
-from docmill.documents.plan import MAP, REDUCE, CallRef
-from docmill.documents.processing import OFFLINE_PROCESSOR, build_result
-from docmill.llm.errors import MalformedOutput, ModelUnavailable, Overloaded, RateLimited
+from docmill.documents.mapreduce import Outcome, SavedCall, run_plan
+from docmill.documents.plan import MAP, REDUCE, CallRef, plan_calls
+from docmill.documents.processing import (
+    OFFLINE_PROCESSOR,
+    build_result,
+    unreachable_clock,
+    unreachable_reason,
+    unreachable_wait_s,
+)
+from docmill.llm.errors import (
+    MalformedOutput,
+    ModelUnavailable,
+    Overloaded,
+    ProviderUnavailable,
+    ProviderUnreachable,
+    RateLimited,
+)
 from docmill.llm.types import LLMRequest, LLMResponse, Usage
 
 
@@ -190,8 +204,144 @@ async def test_a_model_result_names_provider_and_model() -> None:
 
 @pytest.mark.parametrize("n", [1, 2, 13, 30])
 async def test_every_plan_size_completes_with_one_call_per_planned_call(n: int) -> None:
-    from docmill.documents.plan import plan_calls
-
     provider = FakeProvider()
     outcome = await run_plan(calls(), chunks(n), provider, MemoryLedger(), concurrency=8)
     assert outcome.kind == "done" and provider.calls == plan_calls(n).total
+
+
+# ---------------------------------------------------------------------- an unreachable provider
+T0 = datetime(2026, 12, 8, 9, 30, 0, tzinfo=UTC)
+BOUND_S = 1800.0
+
+
+def refused() -> ProviderUnreachable:
+    return ProviderUnreachable(
+        "cannot reach the Claude API: Connection to llm.internal:8443 failed: [Errno 111] Connection refused",
+        base_url="https://proxy:…(masked)@llm.internal:8443",
+        base_url_setting="ANTHROPIC_BASE_URL",
+        retry_after_s=10,
+    )
+
+
+def after(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def outcome_of(*, answered: bool = False, unreachable_at: datetime | None = None) -> Outcome:
+    outcome = Outcome("retry", plan_calls(1), retry_after_s=10, answered=answered)
+    if unreachable_at is not None:
+        outcome.unreachable, outcome.unreachable_since = refused(), unreachable_at
+    return outcome
+
+
+class Ticking:
+    """A wall clock that moves one second each time it is read."""
+
+    def __init__(self) -> None:
+        self.reads = 0
+
+    def __call__(self) -> datetime:
+        self.reads += 1
+        return after(self.reads)
+
+
+async def test_a_run_that_reaches_no_provider_says_so_when_and_that_nothing_answered() -> None:
+    first, second = refused(), refused()
+    provider = FakeProvider(fail_on={1: first, 2: second})
+
+    outcome = await run_plan(calls(), chunks(2), provider, MemoryLedger(), concurrency=2, now=Ticking())
+
+    assert (outcome.kind, outcome.retry_after_s) == ("retry", 10)
+    assert (outcome.unreachable, outcome.unreachable_since, outcome.answered) == (first, after(1), False)
+
+
+async def test_a_call_that_finds_no_provider_after_an_answer_is_dated_after_it() -> None:
+    # Given a provider that answers the first two calls and is gone for the third
+    lost = refused()
+    provider = FakeProvider(fail_on={3: lost})
+
+    outcome = await run_plan(calls(), chunks(4), provider, MemoryLedger(), concurrency=1, now=Ticking())
+
+    assert outcome.kind == "retry" and outcome.answered is True
+    assert (outcome.unreachable, outcome.unreachable_since) == (lost, after(1))
+
+
+async def test_an_answer_after_a_call_that_found_no_provider_clears_it() -> None:
+    # Given two calls at once: the first finds no provider, the second is answered after it
+    provider = FakeProvider(fail_on={1: refused()})
+
+    outcome = await run_plan(calls(), chunks(2), provider, MemoryLedger(), concurrency=2, now=Ticking())
+
+    assert outcome.kind == "retry" and outcome.answered is True
+    assert (outcome.unreachable, outcome.unreachable_since) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("error", "answered"),
+    [
+        (RateLimited(retry_after_s=12), True),
+        (Overloaded(retry_after_s=12), True),
+        (RateLimited(retry_after_s=12, from_limiter=True), False),
+        (ProviderUnavailable("The Claude API failed with HTTP 502: bad gateway", retry_after_s=12), False),
+    ],
+    ids=["429", "529", "shared-limiter", "502"],
+)
+async def test_only_a_429_or_529_from_the_api_is_an_answer_and_none_is_unreachable(
+    error: Exception, answered: bool
+) -> None:
+    outcome = await run_plan(calls(), chunks(1), FakeProvider(fail_on={1: error}), MemoryLedger())
+
+    assert (outcome.kind, outcome.retry_after_s) == ("retry", 12)
+    assert outcome.answered is answered and outcome.unreachable is None
+
+
+def test_the_clock_starts_when_a_call_finds_no_provider_and_keeps_its_start() -> None:
+    assert unreachable_clock(outcome_of(unreachable_at=T0), None) == T0
+    assert unreachable_clock(outcome_of(unreachable_at=after(600)), T0) == T0
+
+
+def test_any_answer_stops_the_clock() -> None:
+    assert unreachable_clock(outcome_of(answered=True), T0) is None
+
+
+def test_an_answer_then_no_provider_restarts_the_clock_at_the_failure() -> None:
+    answered_then_lost = outcome_of(answered=True, unreachable_at=after(7200))
+
+    assert unreachable_clock(answered_then_lost, T0) == after(7200)
+
+
+def test_a_429_never_counts_toward_the_bound() -> None:
+    # A 429 or 529 comes from an API that is up: it starts no clock and stops a running one
+    rate_limited = outcome_of(answered=True)
+
+    assert unreachable_clock(rate_limited, None) is None
+    assert unreachable_clock(rate_limited, T0) is None
+
+
+def test_a_run_with_no_news_of_the_provider_leaves_the_clock_as_it_is() -> None:
+    no_news = outcome_of()  # the shared limiter said wait, or a 5xx
+
+    assert unreachable_clock(no_news, None) is None
+    assert unreachable_clock(no_news, T0) == T0
+
+
+@pytest.mark.parametrize(("elapsed_s", "wait_s"), [(0, 10.0), (600, 10.0), (1795, 5.0), (1799.5, 0.5)])
+def test_under_the_bound_the_job_waits_what_the_provider_asked_cut_at_the_bound(
+    elapsed_s: float, wait_s: float
+) -> None:
+    assert unreachable_wait_s(T0, after(elapsed_s), timeout_s=BOUND_S, retry_after_s=10) == wait_s
+
+
+@pytest.mark.parametrize("elapsed_s", [1800, 1800.001, 86_400])
+def test_at_the_bound_and_past_it_there_is_no_more_waiting(elapsed_s: float) -> None:
+    assert unreachable_wait_s(T0, after(elapsed_s), timeout_s=BOUND_S, retry_after_s=10) is None
+
+
+def test_the_document_fails_saying_where_since_when_and_what_to_do() -> None:
+    reason = unreachable_reason(refused(), T0, 42)
+
+    assert reason == (
+        "The LLM provider at https://proxy:…(masked)@llm.internal:8443 could not be reached since "
+        "2026-12-08 09:30:00 UTC; check the network and the provider's base URL (ANTHROPIC_BASE_URL), "
+        "then run `docmill documents retry 42`."
+    )

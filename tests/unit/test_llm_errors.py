@@ -16,6 +16,7 @@ from docmill.llm import (
     Overloaded,
     PermanentLLMError,
     ProviderUnavailable,
+    ProviderUnreachable,
     RateLimited,
     RetryableLLMError,
     SpendLimitReached,
@@ -134,3 +135,50 @@ def test_the_openai_endpoint_names_its_own_settings() -> None:
     assert isinstance(auth, AuthenticationFailed) and "OPENAI_API_KEY" in auth.reason
     assert isinstance(missing, ModelUnavailable) and "OPENAI_MODEL" in missing.reason
     assert isinstance(quota, SpendLimitReached)
+
+
+def raised_from(error: anthropic.APIConnectionError, cause: Exception) -> anthropic.APIConnectionError:
+    error.__cause__ = cause  # as the SDK raises it: ``raise ... from`` its transport's error
+    return error
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        raised_from(
+            anthropic.APIConnectionError(message="Connection to llm:8443 failed: refused", request=REQUEST),
+            httpx2.ConnectError("[Errno 111] Connection refused"),
+        ),
+        raised_from(
+            anthropic.APIConnectionError(message="Connection to llm:8443 failed: unknown", request=REQUEST),
+            httpx2.ConnectError("[Errno -2] Name or service not known"),
+        ),
+        raised_from(anthropic.APITimeoutError(request=REQUEST), httpx2.ConnectTimeout("timed out")),
+    ],
+    ids=["refused", "dns", "connect-timeout"],
+)
+def test_a_connection_that_cannot_be_made_is_unreachable_at_the_base_url(exc: Exception) -> None:
+    error = map_anthropic_error(exc, "m", base_url="https://user:…(masked)@llm:8443")
+
+    assert type(error) is ProviderUnreachable and error.retry_after_s == 10.0
+    assert (error.base_url, error.base_url_setting) == (
+        "https://user:…(masked)@llm:8443",
+        "ANTHROPIC_BASE_URL",
+    )
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        raised_from(anthropic.APITimeoutError(request=REQUEST), httpx2.ReadTimeout("timed out")),
+        raised_from(
+            anthropic.APIConnectionError(message="Connection to llm failed: reset", request=REQUEST),
+            httpx2.RemoteProtocolError("Server disconnected without sending a response."),
+        ),
+    ],
+    ids=["read-timeout", "disconnected"],
+)
+def test_a_call_that_connected_and_then_failed_is_unavailable_not_unreachable(exc: Exception) -> None:
+    error = map_anthropic_error(exc, "m")
+
+    assert type(error) is ProviderUnavailable

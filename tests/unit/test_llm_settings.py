@@ -82,6 +82,74 @@ def test_secrets_never_show_in_repr_or_masked() -> None:
         assert FAKE_KEY[4:] not in text and "hunter2" not in text and "short" not in text
 
 
+def test_the_unreachable_bound_is_half_an_hour_unless_set() -> None:
+    settings = LLMSettings.from_config({}, {})
+
+    assert settings.unreachable_timeout_s == 1800.0
+    assert settings.masked()["unreachable_timeout_s"] == "1800.0"
+
+
+def test_the_unreachable_bound_is_read_from_the_environment_alone() -> None:
+    settings = LLMSettings.from_config({}, {"DOCMILL_LLM_UNREACHABLE_TIMEOUT_S": "90"})
+
+    assert settings.unreachable_timeout_s == 90.0
+    assert settings.masked()["unreachable_timeout_s"] == "90.0"
+
+
+def test_the_unreachable_bound_is_read_from_the_llm_table_alone() -> None:
+    settings = LLMSettings.from_config({"unreachable_timeout_s": 2.5}, {})
+
+    assert settings.unreachable_timeout_s == 2.5
+
+
+def test_the_environment_wins_over_the_llm_table_for_the_unreachable_bound() -> None:
+    settings = LLMSettings.from_config(
+        {"unreachable_timeout_s": 600}, {"DOCMILL_LLM_UNREACHABLE_TIMEOUT_S": "120"}
+    )
+
+    assert settings.unreachable_timeout_s == 120.0
+
+
+@pytest.mark.parametrize(
+    ("section", "env", "message"),
+    [
+        (
+            {},
+            {"DOCMILL_LLM_UNREACHABLE_TIMEOUT_S": "half an hour"},
+            "DOCMILL_LLM_UNREACHABLE_TIMEOUT_S must be a number of seconds above 0, not 'half an hour'",
+        ),
+        (
+            {},
+            {"DOCMILL_LLM_UNREACHABLE_TIMEOUT_S": "0"},
+            "DOCMILL_LLM_UNREACHABLE_TIMEOUT_S must be a number of seconds above 0, not '0'",
+        ),
+        (
+            {},
+            {"DOCMILL_LLM_UNREACHABLE_TIMEOUT_S": "nan"},
+            "DOCMILL_LLM_UNREACHABLE_TIMEOUT_S must be a number of seconds above 0, not 'nan'",
+        ),
+        (
+            {"unreachable_timeout_s": -5},
+            {},
+            "[llm] unreachable_timeout_s must be a number of seconds above 0, not '-5'",
+        ),
+        (
+            {"unreachable_timeout_s": "soon"},
+            {},
+            "[llm] unreachable_timeout_s must be a number of seconds above 0, not 'soon'",
+        ),
+    ],
+    ids=["env-text", "env-zero", "env-nan", "toml-negative", "toml-text"],
+)
+def test_a_bad_unreachable_bound_is_refused_naming_the_setting(
+    section: dict[str, object], env: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ValueError) as raised:
+        LLMSettings.from_config(section, env)
+
+    assert str(raised.value) == message
+
+
 def test_prices_and_limits_come_from_toml_and_env_json_with_env_winning() -> None:
     section = {
         "default_model": "claude-haiku-4-5",

@@ -11,11 +11,17 @@ time. The first error stops new calls from starting; calls in flight finish and 
 saved (they are paid for), then the run ends with an ``Outcome``:
 
     done         every call saved; ``final`` is the answer of the last call
-    retry        the provider asked to come back (rate limit, overload, outage)
+    retry        the provider asked to come back (rate limit, overload, outage), or
+                 could not be reached (``unreachable``)
     failed       a permanent provider error (bad key, retired model...): ``reason``
     stopped      the ledger said the document is no longer processing (cancelled)
     out_of_time  the run passed its deadline; continue in a fresh attempt
     error        anything else (a bug, the database): ``error`` is raised by the caller
+
+Whatever the kind, ``answered`` says whether the provider answered any call of the run
+(an answer, a 429, a 529), and ``unreachable`` / ``unreachable_since`` hold the first
+error that found no provider to connect to after its last answer, and when (``now``):
+the processing keeps the clock of an unreachable provider by them.
 """
 
 from __future__ import annotations
@@ -24,11 +30,19 @@ import asyncio
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from docmill.documents.calls import Calls
 from docmill.documents.plan import MAP, REDUCE, CallPlan, CallRef, plan_calls
-from docmill.llm.errors import MalformedOutput, PermanentLLMError, RetryableLLMError
+from docmill.llm.errors import (
+    MalformedOutput,
+    Overloaded,
+    PermanentLLMError,
+    ProviderUnreachable,
+    RateLimited,
+    RetryableLLMError,
+)
 from docmill.llm.types import LLMRequest, LLMResponse, Provider
 
 
@@ -84,6 +98,20 @@ class Outcome:
     retry_after_s: float = 0.0
     reason: str = ""
     error: BaseException | None = None
+    answered: bool = False
+    """The provider answered a call of this run: with an answer, a rate limit or an overload."""
+    unreachable: ProviderUnreachable | None = None
+    """The first error that found no provider to connect to after the run's last answer."""
+    unreachable_since: datetime | None = None
+    """When ``unreachable`` was raised; set and cleared with it."""
+
+    def heard_from_provider(self) -> None:
+        self.answered = True
+        self.unreachable = self.unreachable_since = None
+
+    def found_no_provider(self, error: ProviderUnreachable, at: datetime) -> None:
+        if self.unreachable is None:
+            self.unreachable, self.unreachable_since = error, at
 
     @property
     def final(self) -> SavedCall:
@@ -99,8 +127,12 @@ async def run_plan(
     concurrency: int = 4,
     deadline: float | None = None,
     clock: Callable[[], float] = time.monotonic,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> Outcome:
-    """Run (or resume) every call of the document; see the module docstring."""
+    """Run (or resume) every call of the document; see the module docstring.
+
+    ``clock`` is checked against ``deadline``; ``now`` (UTC) dates ``unreachable_since``.
+    """
     plan = plan_calls(len(chunks))
     done = await ledger.saved()
     outcome = Outcome("done", plan, dict(done))
@@ -118,7 +150,7 @@ async def run_plan(
         )
     for level_calls in levels:
         todo = [(ref, build) for ref, build in level_calls if ref not in outcome.calls]
-        await _run_level(todo, provider, ledger, outcome, concurrency, deadline, clock)
+        await _run_level(todo, provider, ledger, outcome, concurrency, deadline, clock, now)
         if outcome.kind != "done":
             return outcome
     return outcome
@@ -143,6 +175,7 @@ async def _run_level(
     concurrency: int,
     deadline: float | None,
     clock: Callable[[], float],
+    now: Callable[[], datetime],
 ) -> None:
     gate = asyncio.Semaphore(max(1, concurrency))
     stop = asyncio.Event()
@@ -168,11 +201,16 @@ async def _run_level(
                     response = await provider.complete(build())
                 except MalformedOutput as exc:  # paid for: keep it; the profile reads what it can
                     response = exc.response
+                outcome.heard_from_provider()
                 if not await ledger.save(ref, response):
                     end("stopped")
                     return
                 outcome.calls[ref] = SavedCall.of(response)
             except RetryableLLMError as exc:
+                if isinstance(exc, ProviderUnreachable):
+                    outcome.found_no_provider(exc, now())
+                elif _from_the_api(exc):
+                    outcome.heard_from_provider()
                 end("retry", retry_after_s=exc.retry_after_s)
             except PermanentLLMError as exc:
                 end("failed", reason=exc.reason)
@@ -180,3 +218,11 @@ async def _run_level(
                 end("error", error=exc)
 
     await asyncio.gather(*(one(ref, build) for ref, build in todo))
+
+
+def _from_the_api(exc: RetryableLLMError) -> bool:
+    """A 429 or 529 comes from an API that is up; a 5xx may come from a proxy in front of
+    one that is down, and the shared limiter's wait made no call at all."""
+    if isinstance(exc, RateLimited):
+        return not exc.from_limiter
+    return isinstance(exc, Overloaded)

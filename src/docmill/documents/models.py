@@ -3,7 +3,9 @@
 Tables::
 
     documents               one row per upload; ``status`` moves only through
-                            ``status.change_status`` (which also writes the event)
+                            ``status.change_status`` (which also writes the event);
+                            ``llm_unreachable_since`` is the processing's clock of an
+                            LLM provider that cannot be reached (NULL while it answers)
     document_events         every status change, in order: the audit trail and the
                             feed of server-sent events (``id`` is the cursor)
     document_chunk_results  one row per paid model call (phase map|reduce, index);
@@ -114,6 +116,9 @@ class Document(Base):
     failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    llm_unreachable_since: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    """When the processing first found the LLM provider unreachable with no answer since;
+    cleared by any answer and when the processing (re)starts. See ``processing``."""
 
     def to_dict(self) -> dict[str, Any]:
         """The document as JSON-ready data, without the deferred columns (chunks, result)."""

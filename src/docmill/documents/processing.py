@@ -5,7 +5,9 @@ it processing and resumes), runs the call plan through ``mapreduce.run_plan`` wi
 database as the ledger, and ends it by the outcome:
 
     done         completed, with the result JSON and Markdown; webhook queued
-    retry        ``Release(retry_after_s)``: back in the queue, no attempt spent
+    retry        ``Release(retry_after_s)``: back in the queue, no attempt spent; a
+                 provider that cannot be reached at all is waited for up to
+                 ``llm.unreachable_timeout_s``, then the document fails (below)
     failed       failed at once with the provider's reason; the job itself completes
     stopped      nothing (the document was cancelled or deleted meanwhile)
     out_of_time  ``Release(0)``: a long document continues in a fresh attempt before
@@ -14,13 +16,28 @@ database as the ledger, and ends it by the outcome:
 
 Every answer is saved as a ``ChunkResult`` the moment it arrives, together with the
 document's running cost and progress, so a retry never pays twice for a finished call.
+
+The wait for an unreachable provider is bounded by a clock kept on the document
+(``llm_unreachable_since``), not in a worker's memory nor in the job, so it runs on
+through releases, worker restarts and other hosts' workers taking the job up:
+
+    a call finds no provider to connect to         the clock starts then, unless it runs
+    any call is answered (or gets a 429 or 529)    the clock stops (NULL), until a later
+                                                   call of the run finds no provider
+    the document (re)enters processing (retry)     the clock stops (NULL)
+    anything else (a 5xx, the shared limiter)      the clock is left as it is
+
+When a run ends finding no provider, the job is released until the clock reaches the
+bound (at most ``retry_after_s``); once it has, the document fails saying since when.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -35,9 +52,12 @@ from docmill.documents.models import ChunkResult, Document, utcnow
 from docmill.documents.pipeline import announce, default_model, fail_document
 from docmill.documents.plan import CallRef, plan_calls
 from docmill.documents.status import Status, change_status
-from docmill.llm.errors import PermanentLLMError
+from docmill.llm.errors import PermanentLLMError, ProviderUnreachable
+from docmill.llm.settings import DEFAULT_UNREACHABLE_TIMEOUT_S
 from docmill.llm.types import LLMResponse
 from docmill.queue import Release
+
+log = logging.getLogger("docmill.documents")
 
 OFFLINE_PROCESSOR = "extractive (offline, no model)"
 OFFLINE_NOTE = (
@@ -52,6 +72,7 @@ class _Claimed:
     options: dict[str, Any]
     analysis: dict[str, Any] | None
     chunks: list[dict[str, Any]]
+    unreachable_since: datetime | None
 
 
 class DatabaseLedger:
@@ -108,6 +129,7 @@ class DatabaseLedger:
                     .where(mine)
                     .scalar_subquery(),
                     progress_done=select(func.count(ChunkResult.id)).where(mine).scalar_subquery(),
+                    llm_unreachable_since=None,  # the provider answered
                     updated_at=utcnow(),
                 )
                 .execution_options(synchronize_session=False)
@@ -121,9 +143,16 @@ class DatabaseLedger:
 
 
 async def process_document(
-    ctx: DocumentContext, document_id: int, *, clock: Callable[[], float] = time.monotonic
+    ctx: DocumentContext,
+    document_id: int,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    now: Callable[[], datetime] = utcnow,
 ) -> None:
-    """Run the processing stage for one document; see the module docstring."""
+    """Run the processing stage for one document; see the module docstring.
+
+    ``clock`` times this attempt's budget; ``now`` (UTC) is the unreachable provider's clock.
+    """
     started = clock()
     claimed = await ctx.db.run(lambda session: _claim(session, document_id))
     if claimed is None:
@@ -147,11 +176,12 @@ async def process_document(
         concurrency=ctx.settings.chunk_concurrency,
         deadline=started + _budget_s(ctx),
         clock=clock,
+        now=now,
     )
     if outcome.kind == "done":
         await _complete(ctx, document_id, claimed, calls, outcome)
     elif outcome.kind == "retry":
-        raise Release(outcome.retry_after_s)
+        await _retry_later(ctx, document_id, claimed, outcome, now)
     elif outcome.kind == "out_of_time":
         raise Release(0)
     elif outcome.kind == "failed":
@@ -165,15 +195,95 @@ def _claim(session: Session, document_id: int) -> _Claimed | None:
     if document is None or document.status not in (Status.QUEUED, Status.PROCESSING):
         return None
     chunks = document.chunks or []
-    if document.status == Status.QUEUED:
+    if document.status == Status.QUEUED:  # a first run, or the first after a retry: a fresh clock
         change_status(
             session,
             document,
             Status.PROCESSING,
             "processing started",
-            values={"progress_total": plan_calls(len(chunks)).total if chunks else 0},
+            values={
+                "progress_total": plan_calls(len(chunks)).total if chunks else 0,
+                "llm_unreachable_since": None,
+            },
         )
-    return _Claimed(document.name, document.options, document.analysis, chunks)
+    return _Claimed(
+        document.name, document.options, document.analysis, chunks, document.llm_unreachable_since
+    )
+
+
+# ---------------------------------------------------------------------- an unreachable provider
+def unreachable_clock(outcome: Outcome, since: datetime | None) -> datetime | None:
+    """The document's clock after a run that found it at ``since``: stopped by an answer,
+    started by a call that found no provider after the run's last answer."""
+    if outcome.unreachable_since is None:
+        return None if outcome.answered else since
+    if outcome.answered:
+        return outcome.unreachable_since
+    return since or outcome.unreachable_since
+
+
+def unreachable_wait_s(
+    since: datetime, now: datetime, *, timeout_s: float, retry_after_s: float
+) -> float | None:
+    """How long to wait before calling a provider unreachable since ``since`` again: what it
+    asked, cut so the last wait ends at ``timeout_s``; None once ``timeout_s`` has passed."""
+    left_s = timeout_s - (now - since).total_seconds()
+    if left_s <= 0:
+        return None
+    return min(retry_after_s, left_s)
+
+
+def unreachable_reason(error: ProviderUnreachable, since: datetime, document_id: int) -> str:
+    """The sentence a document fails with once its provider has been unreachable too long."""
+    return (
+        f"The LLM provider at {error.base_url} could not be reached since "
+        f"{since.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC; check the network and the provider's base URL "
+        f"({error.base_url_setting}), then run `docmill documents retry {document_id}`."
+    )
+
+
+async def _retry_later(
+    ctx: DocumentContext,
+    document_id: int,
+    claimed: _Claimed,
+    outcome: Outcome,
+    now: Callable[[], datetime],
+) -> None:
+    """Release the job as the provider asked, or fail the document once its provider has been
+    unreachable for ``unreachable_timeout_s``; keep the clock either way (module docstring)."""
+    since = unreachable_clock(outcome, claimed.unreachable_since)
+    if since != claimed.unreachable_since:
+        await ctx.db.run(lambda session: _keep_clock(session, document_id, since))
+    if outcome.unreachable is None or since is None:
+        raise Release(outcome.retry_after_s)
+    timeout_s = (
+        ctx.settings.llm.unreachable_timeout_s
+        if ctx.settings.llm is not None
+        else DEFAULT_UNREACHABLE_TIMEOUT_S
+    )
+    at = now()
+    wait_s = unreachable_wait_s(since, at, timeout_s=timeout_s, retry_after_s=outcome.retry_after_s)
+    log.warning(
+        "document.llm_unreachable id=%s since=%s unreachable_s=%.1f timeout_s=%g error=%s",
+        document_id,
+        since.isoformat(),
+        (at - since).total_seconds(),
+        timeout_s,
+        outcome.unreachable,
+    )
+    if wait_s is None:
+        await fail_document(ctx, document_id, unreachable_reason(outcome.unreachable, since, document_id))
+        return
+    raise Release(wait_s)
+
+
+def _keep_clock(session: Session, document_id: int, since: datetime | None) -> None:
+    session.execute(
+        update(Document)
+        .where(Document.id == document_id)
+        .values(llm_unreachable_since=since)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _budget_s(ctx: DocumentContext) -> float:

@@ -6,7 +6,8 @@
     ├── RetryableLLMError             come back after ``retry_after_s``; no attempt is spent
     │   ├── RateLimited               429, or the shared rate limiter says wait longer than ~2 s
     │   ├── Overloaded                529: the API is overloaded right now
-    │   └── ProviderUnavailable       5xx, connection refused or reset, timeout
+    │   └── ProviderUnavailable       5xx, 408, a connection reset, a call that timed out
+    │       └── ProviderUnreachable   no connection at all: refused, DNS failure, connect timeout
     ├── PermanentLLMError             ``reason`` is one sentence for the user; retrying cannot fix it
     │   ├── AuthenticationFailed      401/403, or no key configured
     │   ├── ModelUnavailable          404 on the model: retired (names its successor) or unknown
@@ -17,7 +18,9 @@
 
 The queue side maps them: a ``RetryableLLMError`` releases the job for ``retry_after_s``
 without spending an attempt, a ``PermanentLLMError`` fails the document at once with
-``reason``, anything else (``MalformedOutput`` included) spends an attempt.
+``reason``, anything else (``MalformedOutput`` included) spends an attempt. Waiting for a
+``ProviderUnreachable`` is bounded: once the provider has not been reached for
+``LLMSettings.unreachable_timeout_s``, the document fails.
 """
 
 from __future__ import annotations
@@ -90,12 +93,36 @@ class Overloaded(RetryableLLMError):
 
 
 class ProviderUnavailable(RetryableLLMError):
-    """A 5xx answer, a connection failure or a timeout."""
+    """A 5xx or 408 answer, a connection lost mid-call, or a call that timed out once connected."""
 
     default_retry_after_s = UNAVAILABLE_RETRY_AFTER_S
 
     def _default_message(self) -> str:
         return f"the LLM provider is unavailable; retry in {self.retry_after_s:.1f} s"
+
+
+class ProviderUnreachable(ProviderUnavailable):
+    """No connection could be made: refused, the host name did not resolve, the connect timed out.
+
+    ``base_url`` is where the provider was looked for (any password masked) and
+    ``base_url_setting`` the setting that moves it, so the user can be told what to check.
+    """
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        base_url: str,
+        base_url_setting: str,
+        retry_after_s: float | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        self.base_url = base_url
+        self.base_url_setting = base_url_setting
+        super().__init__(message, retry_after_s=retry_after_s, request_id=request_id)
+
+    def _default_message(self) -> str:
+        return f"cannot reach the LLM provider at {self.base_url}; retry in {self.retry_after_s:.1f} s"
 
 
 class PermanentLLMError(LLMError):

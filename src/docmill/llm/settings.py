@@ -11,6 +11,7 @@ openai_base_url              ``OPENAI_BASE_URL``                    ``openai_bas
 openai_api_key               ``OPENAI_API_KEY``                     (environment only)
 openai_model                 ``OPENAI_MODEL``                       ``openai_model``
 request_timeout_s            ``DOCMILL_LLM_TIMEOUT_S``              ``request_timeout_s``
+unreachable_timeout_s        ``DOCMILL_LLM_UNREACHABLE_TIMEOUT_S``  ``unreachable_timeout_s``
 prices (overrides)           ``DOCMILL_LLM_PRICES`` (JSON)          ``[llm.prices."<model>"]``
 limits (per model)           ``DOCMILL_LLM_LIMITS`` (JSON)          ``[llm.limits."<model>"]``
 ===========================  =====================================  ==========================
@@ -22,11 +23,16 @@ optional top-level ``batch_discount``); limits are ``{"<model>": {"requests_per_
 50, "input_tokens_per_min": 30000, "output_tokens_per_min": 8000}}``, the key
 ``"default"`` setting the limits of every model not named. Keys never appear in
 ``repr`` or ``masked()``.
+
+``unreachable_timeout_s`` (default 1800) bounds how long a document waits for a provider
+that cannot be reached at all (connection refused, unknown host, connect timeout): past
+it the document fails, saying since when. Rate limits and overload are never bounded by it.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -39,6 +45,7 @@ from docmill.llm.pricing import PriceTable
 from docmill.llm.ratelimit import TIER_1_LIMITS, RateLimits
 
 PROVIDERS = frozenset({"auto", "anthropic", "openai", "extractive"})
+DEFAULT_UNREACHABLE_TIMEOUT_S = 1800.0
 _LIMIT_FIELDS = ("requests_per_min", "input_tokens_per_min", "output_tokens_per_min")
 
 
@@ -64,6 +71,17 @@ def mask_url(url: str | None) -> str:
 def _clean(value: Any) -> str | None:
     text = str(value).strip() if value is not None else ""
     return text or None
+
+
+def _positive_seconds(value: str, source: str) -> float:
+    """``value`` as a number of seconds above zero; ``source`` names the setting in the error."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError(f"{source} must be a number of seconds above 0, not {value!r}")
+    return seconds
 
 
 def _json_env(env: Mapping[str, str], name: str) -> dict[str, Any]:
@@ -118,6 +136,8 @@ class LLMSettings:
     openai_api_key: str | None = field(default=None, repr=False)
     openai_model: str | None = None
     request_timeout_s: float = 600.0
+    unreachable_timeout_s: float = DEFAULT_UNREACHABLE_TIMEOUT_S
+    """How long a document waits for a provider that cannot be reached before it fails."""
     limits: Mapping[str, RateLimits] = field(default_factory=lambda: MappingProxyType({}))
     default_limits: RateLimits = TIER_1_LIMITS
     """Limits of a model not in ``limits``: Anthropic's lowest tier until the API's headers say more."""
@@ -130,6 +150,9 @@ class LLMSettings:
             )
         if self.request_timeout_s <= 0:
             raise ValueError(f"request_timeout_s must be positive, not {self.request_timeout_s}")
+        if not (math.isfinite(self.unreachable_timeout_s) and self.unreachable_timeout_s > 0):
+            shown = self.unreachable_timeout_s
+            raise ValueError(f"unreachable_timeout_s must be a number of seconds above 0, not {shown}")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> LLMSettings:
@@ -141,10 +164,14 @@ class LLMSettings:
         """Settings from the ``[llm]`` table of ``docmill.toml``, the environment overriding it."""
 
         def pick(env_names: tuple[str, ...], key: str | None) -> str | None:
+            return picked(env_names, key)[0]
+
+        def picked(env_names: tuple[str, ...], key: str | None) -> tuple[str | None, str]:
+            """The value and the name of the setting it came from."""
             for name in env_names:
                 if (value := _clean(env.get(name))) is not None:
-                    return value
-            return _clean(section.get(key)) if key else None
+                    return value, name
+            return (_clean(section.get(key)), f"[llm] {key}") if key else (None, "")
 
         price_overrides = {**dict(section.get("prices") or {}), **_json_env(env, "DOCMILL_LLM_PRICES")}
         batch_discount = price_overrides.pop("batch_discount", section.get("batch_discount"))
@@ -153,6 +180,9 @@ class LLMSettings:
             _raw_limits(_json_env(env, "DOCMILL_LLM_LIMITS"), "DOCMILL_LLM_LIMITS"),
         )
         timeout = pick(("DOCMILL_LLM_TIMEOUT_S",), "request_timeout_s")
+        unreachable, unreachable_source = picked(
+            ("DOCMILL_LLM_UNREACHABLE_TIMEOUT_S",), "unreachable_timeout_s"
+        )
         return cls(
             provider=(pick(("DOCMILL_LLM_PROVIDER",), "provider") or "auto").lower(),
             anthropic_api_key=pick(("CLAUDE_API_KEY", "ANTHROPIC_API_KEY"), None),
@@ -162,6 +192,11 @@ class LLMSettings:
             openai_api_key=pick(("OPENAI_API_KEY",), None),
             openai_model=pick(("OPENAI_MODEL",), "openai_model"),
             request_timeout_s=float(timeout) if timeout else 600.0,
+            unreachable_timeout_s=(
+                _positive_seconds(unreachable, unreachable_source)
+                if unreachable is not None
+                else DEFAULT_UNREACHABLE_TIMEOUT_S
+            ),
             limits=MappingProxyType(limits),
             default_limits=default_limits,
             prices=PriceTable.default().with_overrides(

@@ -16,6 +16,9 @@ status                    error
 400, 422, other 4xx       SpendLimitReached when the message is about credit, billing
                           or a spend limit, else InvalidRequest
 ========================  ==========================================================
+
+No answer at all is ``ProviderUnreachable`` when no connection could be made
+(``is_connect_failure``), else ``ProviderUnavailable``.
 """
 
 from __future__ import annotations
@@ -57,6 +60,12 @@ _SPEND_MESSAGE = re.compile(
 MAX_MESSAGE_CHARS = 300
 
 
+# The transport's errors for a connection that was never made: refused, the host name did not
+# resolve, the connect timed out. Matched by class name, as the anthropic SDK may sit on httpx
+# or on its own httpx2.
+_CONNECT_FAILURES = frozenset({"ConnectError", "ConnectTimeout"})
+
+
 @dataclass(frozen=True, slots=True)
 class Endpoint:
     """Who answered, for the user's sentence: "the Claude API" / "CLAUDE_API_KEY"."""
@@ -66,9 +75,29 @@ class Endpoint:
     model_env: str
     claude_models: bool
     """Whether model names are Claude's, so retired ones can be named as such."""
+    base_url_env: str = ""
+    """The setting that says where the endpoint is."""
 
 
-CLAUDE = Endpoint("Claude API", "CLAUDE_API_KEY", "CLAUDE_DEFAULT_MODEL", claude_models=True)
+CLAUDE = Endpoint(
+    "Claude API",
+    "CLAUDE_API_KEY",
+    "CLAUDE_DEFAULT_MODEL",
+    claude_models=True,
+    base_url_env="ANTHROPIC_BASE_URL",
+)
+
+
+def is_connect_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` (or an exception it was raised from) says no connection could be made."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if any(cls.__name__ in _CONNECT_FAILURES for cls in type(current).__mro__):
+            return True
+        current = current.__cause__
+    return False
 
 
 def retry_after_s(headers: Mapping[str, str], default: float) -> float:

@@ -26,22 +26,29 @@ from docmill.llm.errors import (
     MalformedOutput,
     ModelUnavailable,
     ProviderUnavailable,
+    ProviderUnreachable,
 )
 from docmill.llm.jsonout import extract_json_object, with_json_instruction
 from docmill.llm.models import deprecation_date, resolve_model, retirement_message
 from docmill.llm.pricing import PriceTable
-from docmill.llm.providers._http import CLAUDE, error_for_status
+from docmill.llm.providers._http import CLAUDE, error_for_status, is_connect_failure
 from docmill.llm.ratelimit import MAX_SLEEP_S, SharedRateLimiter
+from docmill.llm.settings import mask_url
 from docmill.llm.tokens import estimate_request_tokens
 from docmill.llm.types import LLMRequest, LLMResponse, Usage
 
 log = logging.getLogger("docmill.llm")
 
 DEFAULT_TIMEOUT_S = 600.0
+DEFAULT_BASE_URL = "https://api.anthropic.com"
 
 
-def map_anthropic_error(exc: Exception, model: str) -> LLMError:
-    """The ``LLMError`` for an exception the SDK raised (see ``providers._http`` for statuses)."""
+def map_anthropic_error(exc: Exception, model: str, *, base_url: str = DEFAULT_BASE_URL) -> LLMError:
+    """The ``LLMError`` for an exception the SDK raised (see ``providers._http`` for statuses).
+
+    ``base_url`` (secrets masked) is where the API was looked for: a connection that could
+    not be made is ``ProviderUnreachable`` there.
+    """
     if isinstance(exc, anthropic.APIStatusError):
         return error_for_status(
             exc.status_code,
@@ -52,13 +59,22 @@ def map_anthropic_error(exc: Exception, model: str) -> LLMError:
             error_code=exc.error_code,
             request_id=exc.request_id,
         )
+    # APITimeoutError is an APIConnectionError too: a connect timeout is unreachable, a read
+    # timeout (connected, then no answer in time) is not.
+    if isinstance(exc, anthropic.APIConnectionError) and is_connect_failure(exc):
+        return ProviderUnreachable(
+            f"cannot reach the Claude API: {exc.message}",
+            base_url=base_url,
+            base_url_setting=CLAUDE.base_url_env,
+            retry_after_s=UNAVAILABLE_RETRY_AFTER_S,
+        )
     if isinstance(exc, anthropic.APITimeoutError):
         return ProviderUnavailable(
             "the Claude API did not answer in time", retry_after_s=UNAVAILABLE_RETRY_AFTER_S
         )
     if isinstance(exc, anthropic.APIConnectionError):
         return ProviderUnavailable(
-            f"cannot reach the Claude API: {exc.message}", retry_after_s=UNAVAILABLE_RETRY_AFTER_S
+            f"the connection to the Claude API failed: {exc.message}", retry_after_s=UNAVAILABLE_RETRY_AFTER_S
         )
     return ProviderUnavailable(f"the Claude API call failed: {exc}", retry_after_s=UNAVAILABLE_RETRY_AFTER_S)
 
@@ -92,15 +108,14 @@ class AnthropicProvider:
         self._client = anthropic.AsyncAnthropic(
             api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout_s
         )
+        self._base_url = mask_url(str(self._client.base_url).rstrip("/"))
         self._prices = prices
         self._limiter = limiter
         self._max_sleep_s = max_sleep_s
         self._warned: set[str] = set()
 
     def __repr__(self) -> str:
-        return (
-            f"AnthropicProvider(base_url={str(self._client.base_url)!r}, limiter={self._limiter is not None})"
-        )
+        return f"AnthropicProvider(base_url={self._base_url!r}, limiter={self._limiter is not None})"
 
     @property
     def limiter(self) -> SharedRateLimiter | None:
@@ -150,9 +165,9 @@ class AnthropicProvider:
             )
         except anthropic.APIStatusError as exc:
             self._observe(model, exc.response.headers)
-            raise map_anthropic_error(exc, request.model) from exc
+            raise map_anthropic_error(exc, request.model, base_url=self._base_url) from exc
         except anthropic.APIError as exc:
-            raise map_anthropic_error(exc, request.model) from exc
+            raise map_anthropic_error(exc, request.model, base_url=self._base_url) from exc
         self._observe(model, raw.headers)
         message = await raw.parse()
         text = "".join(block.text for block in message.content if block.type == "text")

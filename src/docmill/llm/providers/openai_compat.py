@@ -21,15 +21,23 @@ from docmill.llm.errors import (
     LLMError,
     MalformedOutput,
     ProviderUnavailable,
+    ProviderUnreachable,
 )
 from docmill.llm.jsonout import extract_json_object, with_json_instruction
 from docmill.llm.pricing import PriceTable
 from docmill.llm.providers._http import Endpoint, error_for_status
 from docmill.llm.ratelimit import MAX_SLEEP_S, SharedRateLimiter
+from docmill.llm.settings import mask_url
 from docmill.llm.tokens import estimate_request_tokens, estimate_tokens
 from docmill.llm.types import LLMRequest, LLMResponse, Usage
 
-OPENAI = Endpoint("OpenAI-compatible endpoint", "OPENAI_API_KEY", "OPENAI_MODEL", claude_models=False)
+OPENAI = Endpoint(
+    "OpenAI-compatible endpoint",
+    "OPENAI_API_KEY",
+    "OPENAI_MODEL",
+    claude_models=False,
+    base_url_env="OPENAI_BASE_URL",
+)
 DEFAULT_TIMEOUT_S = 600.0
 
 
@@ -74,6 +82,7 @@ class OpenAICompatProvider:
     ) -> None:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._root = api_root(base_url)
+        self._shown_root = mask_url(self._root)
         self._client = httpx.AsyncClient(
             base_url=self._root, headers=headers, timeout=timeout_s, transport=transport
         )
@@ -83,7 +92,7 @@ class OpenAICompatProvider:
         self._max_sleep_s = max_sleep_s
 
     def __repr__(self) -> str:
-        return f"OpenAICompatProvider(base_url={self._root!r}, model={self._model!r})"
+        return f"OpenAICompatProvider(base_url={self._shown_root!r}, model={self._model!r})"
 
     def _model_for(self, request: LLMRequest) -> str:
         return self._model or request.model
@@ -108,14 +117,21 @@ class OpenAICompatProvider:
             body["response_format"] = {"type": "json_object"}
         try:
             answer = await self._client.post("/chat/completions", json=body)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise ProviderUnreachable(
+                f"cannot reach the {OPENAI.label} at {self._shown_root}: {exc}",
+                base_url=self._shown_root,
+                base_url_setting=OPENAI.base_url_env,
+                retry_after_s=UNAVAILABLE_RETRY_AFTER_S,
+            ) from exc
         except httpx.TimeoutException as exc:
             raise ProviderUnavailable(
-                f"the {OPENAI.label} at {self._root} did not answer in time",
+                f"the {OPENAI.label} at {self._shown_root} did not answer in time",
                 retry_after_s=UNAVAILABLE_RETRY_AFTER_S,
             ) from exc
         except httpx.TransportError as exc:
             raise ProviderUnavailable(
-                f"cannot reach the {OPENAI.label} at {self._root}: {exc}",
+                f"the connection to the {OPENAI.label} at {self._shown_root} failed: {exc}",
                 retry_after_s=UNAVAILABLE_RETRY_AFTER_S,
             ) from exc
         request_id = answer.headers.get("x-request-id")
@@ -143,7 +159,7 @@ class OpenAICompatProvider:
             text = data["choices"][0]["message"].get("content") or ""
         except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
             raise ProviderUnavailable(
-                f"the {OPENAI.label} at {self._root} sent an answer that is not a chat completion",
+                f"the {OPENAI.label} at {self._shown_root} sent an answer that is not a chat completion",
                 retry_after_s=UNAVAILABLE_RETRY_AFTER_S,
             ) from exc
         raw_usage = data.get("usage") or {}
