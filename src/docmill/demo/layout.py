@@ -111,7 +111,6 @@ timeout_s = 300
 max_time_s = 3600
 tries = 3
 sleep_s = 0.1
-memory_mb = 0
 stop_wait_s = 15
 startsecs = 0.5
 
