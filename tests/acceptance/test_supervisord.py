@@ -4,6 +4,11 @@ The test copies those files into a temporary directory, changing only what must 
 (paths, the web UI's port, the program's command and user) and keeping every stop setting
 as shipped. It dispatches jobs, stops the program with `supervisorctl stop` while jobs run,
 and counts every job: each one completes, or is back on the queue, and none stays reserved.
+
+supervisord is started the way deploy/systemd/docmill-supervisord.service starts it (its
+ExecStartPre and ExecStart, through deploy/supervisor/start-supervisord.sh), with the installed
+paths replaced by the test's. That start path refuses empty web UI credentials, with which
+supervisord alone would serve its UI without authentication.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import base64
 import configparser
 import getpass
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -40,6 +46,11 @@ T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 DEPLOY = ROOT / "deploy" / "supervisor"
+START = DEPLOY / "start-supervisord.sh"
+UNIT = ROOT / "deploy" / "systemd" / "docmill-supervisord.service"
+ENV_EXAMPLE = ROOT / ".env.example"
+INSTALLED = "/etc/docmill/supervisor/"  # where the unit expects deploy/supervisor/'s files
+NO_CREDENTIALS = 78  # start-supervisord.sh's exit status (EX_CONFIG)
 BIN = Path(sys.executable).parent
 IGNORED_ENV = {"DOCMILL_QUEUE_URL", "QUEUE_CONNECTION", "DOCMILL_CONFIG", "DOCMILL_APP"}
 POOLS = """
@@ -66,6 +77,43 @@ def read_ini(path: Path) -> configparser.RawConfigParser:
     return parser
 
 
+def read_unit() -> configparser.RawConfigParser:
+    unit = configparser.RawConfigParser(strict=False)
+    unit.optionxform = str  # type: ignore[assignment,method-assign]
+    unit.read(UNIT)
+    return unit
+
+
+def unit_command(key: str, conf: Path) -> list[str]:
+    """The unit's ExecStartPre or ExecStart, with the installed files replaced by the repository's
+    start-supervisord.sh and the test's supervisord.conf."""
+    words = read_unit()["Service"][key].split()
+    paths = {f"{INSTALLED}start-supervisord.sh": str(START), f"{INSTALLED}supervisord.conf": str(conf)}
+    assert words[0] in paths, f"{key} of {UNIT.name} does not start with start-supervisord.sh: {words}"
+    assert all(w in paths for w in words if w.startswith("/")), f"{key}: unknown paths in {words}"
+    return [paths.get(word, word) for word in words]
+
+
+def unit_environment() -> dict[str, str]:
+    """The unit's Environment= (the supervisord to run), pointed at this virtualenv's."""
+    values = dict(item.split("=", 1) for item in read_unit()["Service"]["Environment"].split())
+    assert values["SUPERVISORD"].endswith("/supervisord")
+    values["SUPERVISORD"] = str(BIN / "supervisord")
+    return values
+
+
+def environment_file(text: str) -> dict[str, str]:
+    """Variables from an env file as systemd's EnvironmentFile= reads them (KEY=VALUE lines,
+    comments and blank lines skipped)."""
+    values = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith(("#", ";")) and "=" in line:
+            key, value = line.split("=", 1)
+            values[key.strip()] = value.strip().strip("\"'")
+    return values
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -87,10 +135,11 @@ class Supervisord:
     process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
+        """supervisord started as the systemd unit's ExecStart starts it."""
         log = (self.logs / "supervisord.out").open("wb")
         self.process = subprocess.Popen(
-            [str(BIN / "supervisord"), "-c", str(self.conf), "-n"],
-            env=self.env,
+            unit_command("ExecStart", self.conf),
+            env={**self.env, **unit_environment()},
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -249,7 +298,12 @@ def test_the_shipped_program_keeps_the_graceful_stop_settings() -> None:
 
 def test_supervisord_stops_docmill_with_jobs_in_flight_and_loses_no_job(supervisord: Supervisord) -> None:
     sv = supervisord
-    # Given supervisord running `docmill supervise` with two workers of concurrency 2
+    # Given supervisord started by the unit's commands, with the web UI's credentials set
+    check = subprocess.run(
+        unit_command("ExecStartPre", sv.conf), env={**sv.env, **unit_environment()}, timeout=30
+    )
+    assert check.returncode == 0
+    # and running `docmill supervise` with two workers of concurrency 2
     sv.start()
     wait_for(lambda: "RUNNING" in sv.ctl("status", "docmill").stdout, 15, "the program to run")
     wait_for(lambda: len(sv.running_workers()) == 2, 15, "two workers")
@@ -305,3 +359,84 @@ def test_supervisord_refuses_to_start_without_the_web_ui_credentials(supervisord
     )
     assert result.returncode != 0
     assert "ENV_SUPERVISOR_PASSWORD" in result.stdout + result.stderr
+
+
+def listens(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+SHIPPED = "as .env.example ships"
+UNCOMMENTED = "both uncommented and left empty"
+
+
+@pytest.mark.parametrize(
+    ("case", "empty"),
+    [
+        (SHIPPED, ["SUPERVISOR_USER", "SUPERVISOR_PASSWORD"]),
+        (UNCOMMENTED, ["SUPERVISOR_USER", "SUPERVISOR_PASSWORD"]),
+        ("only the password filled in", ["SUPERVISOR_USER"]),
+        ("only the user filled in", ["SUPERVISOR_PASSWORD"]),
+    ],
+)
+def test_the_unit_refuses_to_start_supervisord_with_empty_web_ui_credentials(
+    supervisord: Supervisord, case: str, empty: list[str]
+) -> None:
+    sv = supervisord
+    # Given supervisord's environment from an env file based on .env.example
+    env = {k: v for k, v in sv.env.items() if not k.startswith("SUPERVISOR_")}
+    text = ENV_EXAMPLE.read_text()
+    if case != SHIPPED:  # the operator uncomments the two lines
+        text = re.sub(r"^#\s*(SUPERVISOR_[A-Z]+=)\s*$", r"\1", text, flags=re.M)
+    example = environment_file(text)
+    if case == SHIPPED:
+        assert not any(name.startswith("SUPERVISOR_") for name in example), "shipped set, even if empty"
+    else:
+        assert {example[name] for name in empty} == {""}
+        env.update(example)
+        for name in {"SUPERVISOR_USER", "SUPERVISOR_PASSWORD"} - set(empty):
+            env[name] = dict(zip(("SUPERVISOR_USER", "SUPERVISOR_PASSWORD"), sv.credentials, strict=True))[
+                name
+            ]
+    env.update(unit_environment())
+
+    # When systemd runs the unit's ExecStartPre, and its ExecStart
+    check = subprocess.run(
+        unit_command("ExecStartPre", sv.conf), capture_output=True, text=True, env=env, timeout=30
+    )
+    started = subprocess.Popen(
+        unit_command("ExecStart", sv.conf), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        _, errors = started.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        started.kill()
+        started.communicate()
+        pytest.fail(f"supervisord started with empty credentials ({case}); the UI was open without them")
+
+    # Then both refuse, naming the empty variable, and nothing listens on the UI's port
+    assert check.returncode == NO_CREDENTIALS, check.stdout + check.stderr
+    assert started.returncode == NO_CREDENTIALS, errors
+    for name in empty:
+        assert name in check.stderr and name in errors
+    assert "without authentication" in errors
+    assert not listens(sv.port)
+    assert sv.log("supervisord.log") == ""  # supervisord never ran
+
+
+def test_supervisord_alone_serves_the_web_ui_without_authentication_when_credentials_are_empty(
+    supervisord: Supervisord,
+) -> None:
+    """Why the start path checks: supervisord itself takes an empty user as "no authentication"."""
+    sv = supervisord
+    env = {**sv.env, "SUPERVISOR_USER": "", "SUPERVISOR_PASSWORD": ""}
+    started = subprocess.Popen(
+        [str(BIN / "supervisord"), "-c", str(sv.conf), "-n"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    sv.process = started  # the fixture stops it and its program
+    wait_for(lambda: listens(sv.port), 15, "supervisord's web UI")
+    assert sv.web_status(None) == 200
+    assert "running without any HTTP authentication checking" in sv.log("supervisord.log")

@@ -4,7 +4,9 @@ Checked by reading them: every `docmill` command in the Dockerfile, docker-compo
 the supervisord and systemd files, bin/queue-status.sh and docs/operations.md exists with the
 options it is given; no file holds a password; every stop timeout covers the pools' default
 ``stop_wait_s``; docker-compose.yml has the services, volumes, health checks and required
-secrets an operator relies on. `docker compose config` runs too where a compose plugin exists.
+secrets an operator relies on; the image's build context (.dockerignore) holds what the
+Dockerfile copies and nothing secret; supervisord starts only with its web UI's credentials.
+`docker compose config` runs too where a compose plugin exists.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from build_context import IgnorePattern, compile_pattern, is_excluded, read_dockerignore, tree_files
 from docmill.cli.main import app
 from docmill.queue.worker_main import build_parser
 from docmill.supervisor import load_config
@@ -38,6 +41,8 @@ SUPERVISORD = ROOT / "deploy" / "supervisor" / "supervisord.conf"
 SYSTEMD = ROOT / "deploy" / "systemd"
 EXAMPLE_TOML = ROOT / "deploy" / "docmill.toml.example"
 SCRIPT = ROOT / "bin" / "queue-status.sh"
+START_SUPERVISORD = ROOT / "deploy" / "supervisor" / "start-supervisord.sh"
+PYPROJECT = ROOT / "pyproject.toml"
 OPERATIONS = ROOT / "docs" / "operations.md"
 DEPLOY_FILES = [
     DOCKERFILE,
@@ -194,6 +199,9 @@ def test_docmill_services_take_the_env_file_and_wait_for_healthy_services(
     }
     assert "storage:/app/storage" in service["volumes"]
     assert service["environment"]["QUEUE_CONNECTION"] == "redis"
+    # `docmill queue status` names hosts by their host name (and `--local` picks this one's
+    # master by it): a fixed, readable one instead of the container's id.
+    assert service["hostname"] == f"docmill-{name}"
 
 
 def test_the_supervisor_service_stops_gracefully_and_reports_health_by_queue_status(
@@ -276,21 +284,118 @@ def dockerfile_instructions() -> list[tuple[str, str]]:
     ]
 
 
-def test_the_image_caches_dependencies_apart_from_the_source_and_runs_unprivileged() -> None:
+def test_the_image_installs_the_pins_apart_from_the_source_and_runs_unprivileged() -> None:
     steps = dockerfile_instructions()
     order = [f"{kind} {arg}" for kind, arg in steps]
-    assert steps[0] == ("FROM", "python:3.11-slim")
+    # The base image is an argument (a locally built one where no registry answers), with the
+    # official slim image as its default.
+    assert steps[0] == ("ARG", "BASE_IMAGE=python:3.11-slim")
+    assert steps[1] == ("FROM", "${BASE_IMAGE}")
 
     def index(pattern: str) -> int:
-        return next(i for i, step in enumerate(order) if re.search(pattern, step))
+        found = [i for i, step in enumerate(order) if re.search(pattern, step)]
+        assert len(found) == 1, f"{pattern!r} should match one Dockerfile step, matches {len(found)}"
+        return found[0]
 
-    assert index(r"^RUN pip install .*\buv\b") < index(r"^COPY pyproject\.toml")
-    assert index(r"^COPY pyproject\.toml") < index(r"^RUN uv sync --no-dev --no-install-project")
-    assert index(r"^RUN uv sync --no-dev --no-install-project") < index(r"^COPY src ")
-    assert index(r"^COPY src ") < index(r"^RUN uv sync --no-dev --no-editable")
+    assert index(r"^RUN python3 -m pip install .*\buv==") < index(r"^COPY requirements\.txt \./$")
+    assert index(r"^COPY requirements\.txt \./$") < index(
+        r"^RUN uv pip install --requirement requirements\.txt$"
+    )
+    assert index(r"^RUN uv pip install --requirement requirements\.txt$") < index(r"^COPY src ")
+    assert index(r"^COPY src ") < index(r"^RUN uv pip install --no-deps \.\s+&&\s+uv pip check\b")
+    # Nothing but the pins may bring dependencies in: the project goes in with --no-deps only.
+    installs = [arg for kind, arg in steps if kind == "RUN" and "pip install" in arg]
+    assert all("--no-deps" in arg or "requirements.txt" in arg or "uv==" in arg for arg in installs)
     users = [arg for kind, arg in steps if kind == "USER"]
     assert users and users[-1] not in ("root", "0")
     assert index(r"^USER ") < index(r"^ENTRYPOINT ")
+
+
+def copied_sources() -> list[str]:
+    sources = []
+    for kind, arg in dockerfile_instructions():
+        if kind == "COPY":
+            words = arg.split()
+            assert not any(w.startswith("--") for w in words), f"COPY {arg}: options are not checked here"
+            sources += [w.rstrip("*") for w in words[:-1]]
+    return sources
+
+
+@pytest.fixture(scope="module")
+def context() -> list[str]:
+    """The build context of this checkout, as .dockerignore leaves it."""
+    return tree_files(ROOT)
+
+
+def test_every_file_the_dockerfile_copies_is_in_the_build_context(context: list[str]) -> None:
+    for source in copied_sources():
+        assert any(name == source or name.startswith(source.rstrip("/") + "/") for name in context), (
+            f"COPY {source}: .dockerignore leaves it out of the build context"
+        )
+
+
+def test_what_the_wheel_force_includes_is_in_the_context_and_copied(context: list[str]) -> None:
+    """hatchling fails the build (`Forced include not found`) when a force-included path is
+    missing, so each must reach the image: in the context, and copied."""
+    import tomllib
+
+    targets = tomllib.loads(PYPROJECT.read_text())["tool"]["hatch"]["build"]["targets"]["wheel"]
+    included = list(targets.get("force-include", {}))
+    assert "examples/documents" in included
+    copied = copied_sources()
+    for path in included:
+        assert any(name.startswith(path.rstrip("/") + "/") or name == path for name in context), path
+        assert any(path == c or path.startswith(c.rstrip("/") + "/") for c in copied), (
+            f"the Dockerfile never copies {path}"
+        )
+    # and the rest of what hatchling reads: the readme, the package
+    for path in ("pyproject.toml", "README.md", "requirements.txt", "src/docmill/__init__.py"):
+        assert path in context
+
+
+def test_the_build_context_holds_no_secret_environment_lock_or_tests(context: list[str]) -> None:
+    assert not [
+        name
+        for name in context
+        if name.startswith((".env", ".git/", ".venv/", "storage/", "tests/", "bench/", "deploy/"))
+        or name == "uv.lock"
+        or "__pycache__" in name
+    ]
+
+
+def ignore(*lines: str) -> list[IgnorePattern]:
+    return [p for p in map(compile_pattern, lines) if p is not None]
+
+
+@pytest.mark.parametrize(
+    ("patterns", "path", "excluded"),
+    [
+        (["*"], "src/docmill/x.py", True),  # a parent directory matches
+        (["*", "!src"], "src/docmill/x.py", False),
+        (["*", "!src", "**/__pycache__"], "src/docmill/__pycache__/x.pyc", True),
+        (["*", "!examples/documents"], "examples/documents/a.pdf", False),
+        (["*", "!examples/documents"], "examples/make_examples.py", True),
+        (["examples"], "examples/documents/a.pdf", True),  # the cause of "Forced include not found"
+        (["*.md"], "README.md", True),
+        (["*.md"], "docs/operations.md", False),  # * stays within one segment
+        (["**/*.md"], "docs/operations.md", True),
+        (["/bench"], "bench/run.py", True),
+        (["# comment", "tests"], "tests/unit/x.py", True),
+        (["doc?"], "docs/a", True),
+        (["[a-c]ench"], "bench/a", True),
+        (["!README.md"], "README.md", False),
+    ],
+)
+def test_the_dockerignore_reader_follows_the_builders_rules(
+    patterns: list[str], path: str, excluded: bool
+) -> None:
+    assert is_excluded(path, ignore(*patterns)) is excluded
+
+
+def test_the_dockerignore_is_read_with_its_let_back_patterns() -> None:
+    patterns = read_dockerignore(ROOT / ".dockerignore")
+    assert patterns[0].text == "*" and not patterns[0].exclusion
+    assert {p.text for p in patterns if p.exclusion} >= {"src", "examples/documents", "requirements.txt"}
 
 
 # ----------------------------------------------------------------------------- commands
@@ -480,6 +585,118 @@ def test_supervisord_under_systemd_outwaits_its_program() -> None:
     assert float(service["TimeoutStopSec"]) > float(program["program:docmill"]["stopwaitsecs"])
 
 
+def test_the_supervisord_unit_starts_it_only_through_the_credentials_check() -> None:
+    service = systemd_unit("docmill-supervisord.service")["Service"]
+    script = "/etc/docmill/supervisor/start-supervisord.sh"
+    assert service["ExecStartPre"] == f"{script} --check"
+    assert service["ExecStart"].split() == [script, "-n", "-c", "/etc/docmill/supervisor/supervisord.conf"]
+    assert service["Environment"].split("=", 1) == ["SUPERVISORD", "/usr/bin/supervisord"]
+    assert service["RestartPreventExitStatus"] == "78"
+    # the install steps in the unit's header put the script where ExecStart looks for it
+    assert f"install -m 0755 deploy/supervisor/start-supervisord.sh {script.rsplit('/', 1)[0]}/" in (
+        (SYSTEMD / "docmill-supervisord.service").read_text()
+    )
+
+
+def test_the_supervisord_unit_is_hardened_around_what_supervisord_writes() -> None:
+    service = systemd_unit("docmill-supervisord.service")["Service"]
+    main = configparser.RawConfigParser()
+    main.read(SUPERVISORD)
+    program = configparser.RawConfigParser()
+    program.read(SUPERVISOR_PROGRAM)
+    # root only to become the program's user and signal it
+    assert "User" not in service
+    assert set(service["CapabilityBoundingSet"].split()) == {"CAP_SETUID", "CAP_SETGID", "CAP_KILL"}
+    assert (service["NoNewPrivileges"], service["ProtectSystem"], service["ProtectHome"]) == (
+        "yes",
+        "strict",
+        "yes",
+    )
+    assert service["SystemCallFilter"] == "@system-service"
+    # the socket and the pidfile in the unit's RuntimeDirectory
+    run = Path("/run") / service["RuntimeDirectory"]
+    assert Path(main["unix_http_server"]["file"]).parent == run
+    assert Path(main["supervisord"]["pidfile"]).parent == run
+    assert main["supervisorctl"]["serverurl"] == f"unix://{main['unix_http_server']['file']}"
+    # every log in the unit's LogsDirectory
+    logs = Path("/var/log") / service["LogsDirectory"]
+    for path in (main["supervisord"]["logfile"], program["program:docmill"]["stdout_logfile"]):
+        assert Path(path).parent == logs
+    assert Path(main["supervisord"]["childlogdir"]) == logs
+    # and the program's storage/ writable
+    assert service["ReadWritePaths"].split() == [f"{program['program:docmill']['directory']}/storage"]
+
+
+@pytest.mark.parametrize(
+    ("user", "password", "refused"),
+    [(None, None, True), ("", "", True), ("operator", "", True), ("", "pw", True), ("operator", "pw", False)],
+)
+def test_the_start_script_refuses_unless_both_credentials_are_set(
+    user: str | None, password: str | None, refused: bool
+) -> None:
+    env = {"PATH": "/usr/bin:/bin", "SUPERVISORD": "/bin/echo"}
+    if user is not None:
+        env["SUPERVISOR_USER"] = user
+    if password is not None:
+        env["SUPERVISOR_PASSWORD"] = password
+    for argv in (["--check"], ["-c", "supervisord.conf"]):
+        result = subprocess.run(
+            ["sh", str(START_SUPERVISORD), *argv], capture_output=True, text=True, env=env, timeout=10
+        )
+        if refused:
+            assert result.returncode == 78, result.stdout
+            assert "without authentication" in result.stderr and result.stdout == ""
+        else:
+            assert result.returncode == 0, result.stderr
+            # with credentials, it runs $SUPERVISORD with its own arguments (here: echo)
+            assert result.stdout == ("" if argv == ["--check"] else "-c supervisord.conf\n")
+
+
+CHECK_IMAGE = ROOT / "deploy" / "check-image.sh"
+
+
+def run_check_image(*args: str, path: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [shutil.which("bash") or "/bin/bash", str(CHECK_IMAGE), *args],
+        capture_output=True,
+        text=True,
+        env={"PATH": path, "HOME": "/nonexistent"},
+        timeout=30,
+    )
+
+
+def test_the_image_check_script_documents_itself_and_refuses_bad_arguments() -> None:
+    assert subprocess.run(["bash", "-n", str(CHECK_IMAGE)], capture_output=True, timeout=30).returncode == 0
+    usage = run_check_image("--help", path="/usr/bin:/bin")
+    assert usage.returncode == 0
+    for words in ("--base IMAGE", "--make-base", "debootstrap --variant=minbase", "podman import"):
+        assert words in usage.stdout
+    wrong = run_check_image("--frobnicate", path="/usr/bin:/bin")
+    assert wrong.returncode == 2 and "unknown argument: --frobnicate" in wrong.stderr
+
+
+def test_the_image_check_script_says_when_podman_is_missing(tmp_path: Path) -> None:
+    # A PATH with the tools the script's start needs, and no podman.
+    for tool in ("dirname", "sed", "mktemp", "rm"):
+        found = shutil.which(tool)
+        assert found is not None
+        (tmp_path / tool).symlink_to(found)
+    result = run_check_image(path=str(tmp_path))
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "podman is not installed" in result.stderr
+
+
+def test_the_image_check_builds_on_the_dockerfiles_base_argument() -> None:
+    text = CHECK_IMAGE.read_text()
+    base_arg = next(
+        arg for kind, arg in dockerfile_instructions() if kind == "ARG" and arg.startswith("BASE_IMAGE=")
+    )
+    assert '--build-arg BASE_IMAGE="$base"' in text
+    # its default is the Dockerfile's, fully qualified for podman
+    assert f"DEFAULT_BASE=docker.io/library/{base_arg.split('=', 1)[1]}" in text
+    assert '--pull="$pull"' in text and "pull=never" in text
+
+
 def test_the_example_pools_stop_within_the_shipped_timeouts() -> None:
     config = load_config(EXAMPLE_TOML, env={})
     assert set(config.pools) == {"default", "document-analysis", "document-processing"}
@@ -500,7 +717,7 @@ PASSWORD_ASSIGNMENT = re.compile(
 URL_CREDENTIALS = re.compile(r"[a-z+]+://[^/\s:@]*:(?P<value>\$\{[^}]*\}|[^@\s/]+)@")
 # How a value may name a secret without holding it: a reference to the environment, or empty.
 REFERENCE = re.compile(
-    r"""^["'`]*(\$\{[A-Z0-9_]+(:\?[^}]*)?\}|\$\$?[A-Z_]+|%\(ENV_[A-Z_]+\)s|\*\*\*)["'`]*$"""
+    r"""^["'`]*(\$\{[A-Z0-9_]+(:\?[^}]*)?\}|\$\$?[A-Z_]+|%\(ENV_[A-Z_]+\)s|\*\*\*|\.\.\.|…)["'`]*$"""
 )
 
 
@@ -531,6 +748,8 @@ def literal_secrets(text: str) -> list[str]:
         ("REDIS_PASSWORD: ${REDIS_PASSWORD:?set REDIS_PASSWORD in .env}", []),
         ("url: postgresql://docmill:${POSTGRES_PASSWORD:?set it}@postgres/docmill", []),
         ("REDIS_PASSWORD=\nREDIS_DB=0", []),
+        ("export REDIS_PASSWORD=...   # yours", []),
+        ("export REDIS_PASSWORD=hunter2...", ["hunter2..."]),
     ],
 )
 def test_the_secret_check_finds_literals_and_passes_references(text: str, found: list[str]) -> None:
@@ -543,10 +762,31 @@ def env_example() -> dict[str, str]:
     )
 
 
+def env_example_commented() -> dict[str, str]:
+    """Variables .env.example names in a commented-out assignment (``# NAME=``)."""
+    return dict(
+        line.lstrip("# ").split("=", 1)
+        for line in ENV_EXAMPLE.read_text().splitlines()
+        if re.match(r"^#\s*[A-Z0-9_]+=", line)
+    )
+
+
+# Variables that must not be set at all unless filled in: set and empty, supervisord serves its
+# web UI without authentication.
+UNSET_UNLESS_FILLED = ("SUPERVISOR_USER", "SUPERVISOR_PASSWORD")
+
+
 def test_the_env_example_leaves_every_secret_empty() -> None:
-    values = env_example()
+    values = {**env_example_commented(), **env_example()}
     for name in SECRETS:
         assert values[name] == "", f"{name} must be empty in .env.example"
+
+
+def test_the_env_example_leaves_the_web_ui_credentials_commented_out() -> None:
+    assert not set(UNSET_UNLESS_FILLED) & set(env_example()), (
+        "an empty SUPERVISOR_USER or SUPERVISOR_PASSWORD opens supervisord's web UI without authentication"
+    )
+    assert set(UNSET_UNLESS_FILLED) <= set(env_example_commented())
 
 
 def test_the_env_example_documents_every_variable_it_sets() -> None:
@@ -579,15 +819,19 @@ def test_the_env_example_names_every_variable_compose_and_docmill_read() -> None
     ours |= {"DOCMILL_STORAGE", "DATABASE_URL", "DOCMILL_API_TOKENS", "DOCMILL_WEBHOOK_SECRET"}
     ours |= {"DOCMILL_LLM_PROVIDER", "OPENAI_BASE_URL", "OPENAI_API_KEY", "OPENAI_MODEL"}
     ui = set(re.findall(r"%\(ENV_([A-Z_]+)\)s", SUPERVISORD.read_text()))
+    assert ui == set(UNSET_UNLESS_FILLED)
+    names |= set(env_example_commented()) & ui
     missing = (from_compose | seed | ours | ui) - names
     assert not missing, f".env.example does not name: {sorted(missing)}"
 
 
 def test_the_env_example_loads_as_a_configuration() -> None:
+    from docmill.config import load
+
     values = {k: v for k, v in env_example().items() if v}
-    config = load_config(None, env={**values, "DOCMILL_CONFIG": str(EXAMPLE_TOML)})
-    assert config.connection == "redis://127.0.0.1:6379/0"
-    assert config.pools["document-analysis"].tries == 3
+    settings = load(env={**values, "DOCMILL_CONFIG": str(EXAMPLE_TOML)})
+    assert settings.queue_url == "redis://127.0.0.1:6379/0"
+    assert settings.supervisor.pools["document-analysis"].tries == 3
 
 
 def test_the_documents_settings_accept_the_env_example_as_compose_passes_it() -> None:
