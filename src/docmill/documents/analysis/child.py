@@ -19,7 +19,7 @@ from typing import Any
 
 from docmill.documents.analysis.analyze import analyze_bytes
 from docmill.documents.analysis.chunking import ChunkingOptions
-from docmill.documents.analysis.errors import AnalysisFailed, FailureCode
+from docmill.documents.analysis.errors import CRASH_REASON, AnalysisFailed, FailureCode, memory_reason
 
 MB = 1024 * 1024
 
@@ -29,16 +29,6 @@ def apply_limits(memory_limit_mb: int, cpu_limit_s: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (memory_limit_mb * MB, memory_limit_mb * MB))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu_limit_s, cpu_limit_s + 1))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-
-
-def memory_reason(memory_limit_mb: int) -> str:
-    return (
-        f"Analysing the document needed more than {memory_limit_mb} MB of memory, so it was stopped; "
-        "upload a smaller or simpler file."
-    )
-
-
-CRASH_REASON = "The document made the parser fail unexpectedly; re-save the file and upload it again."
 
 
 def handle(request: dict[str, Any]) -> dict[str, Any]:

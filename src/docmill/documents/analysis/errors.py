@@ -53,6 +53,16 @@ class AnalysisFailed(AnalysisError):
         return f"AnalysisFailed(code={self.code.value!r}, reason={self.reason!r})"
 
 
+def memory_reason(memory_limit_mb: int) -> str:
+    """The reason of a document whose analysis passed the sandbox's memory limit."""
+    return (
+        f"Analysing the document needed more than {memory_limit_mb} MB of memory, so it was stopped; "
+        "upload a smaller or simpler file."
+    )
+
+
+CRASH_REASON = "The document made the parser fail unexpectedly; re-save the file and upload it again."
+
 SUPPORTED_FORMATS = "a PDF, DOCX, PPTX, XLSX, EPUB, HTML, Markdown or plain-text document"
 
 

@@ -31,9 +31,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from docmill.documents.analysis.child import CRASH_REASON, memory_reason
+# Only what the parent needs: the parsers (and the child module that imports them) are loaded
+# in the child process alone, never in the worker that starts it.
 from docmill.documents.analysis.chunking import ChunkingOptions
-from docmill.documents.analysis.errors import AnalysisFailed, FailureCode
+from docmill.documents.analysis.errors import CRASH_REASON, AnalysisFailed, FailureCode, memory_reason
 from docmill.documents.analysis.model import DocumentStructure
 
 CHILD_MODULE = "docmill.documents.analysis.child"
