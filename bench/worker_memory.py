@@ -225,6 +225,7 @@ class Runner:
         self.receiver = self._start_receiver()
         self.api_key = api_key
         self.counter = 0
+        self.workers: list[Worker] = []  # every worker spawned, stopped at the end whatever happens
         self.use_dir("boot")
 
     def use_dir(self, name: str) -> None:
@@ -287,6 +288,8 @@ class Runner:
 
     def pool(self, name: str, memory_mb: int | None = None) -> PoolConfig:
         pool = self.config.pools[name]
+        if self.args.concurrency:
+            pool = dataclasses.replace(pool, concurrency=self.args.concurrency)
         return pool if memory_mb is None else dataclasses.replace(pool, memory_mb=memory_mb)
 
     def argv(self, pool: PoolConfig) -> tuple[tuple[str, ...], dict[str, str]]:
@@ -310,9 +313,13 @@ class Runner:
         worker = Worker(pool=pool.name, popen=popen, spawned=spawned, log_path=log_path)
         worker.reader = threading.Thread(target=worker.read, daemon=True, name=f"read-{pool.name}")
         worker.reader.start()
+        self.workers.append(worker)
         return worker
 
     def close(self) -> None:
+        for worker in self.workers:
+            if worker.popen.poll() is None:
+                worker.stop()
         self.receiver.shutdown()
         self.emulator.stop()
         if not self.args.keep:
@@ -635,6 +642,9 @@ def main() -> None:
         default=None,
         help="the recycle pass's memory limit for every pool (default: each pool's default memory_mb)",
     )
+    parser.add_argument(
+        "--concurrency", type=int, default=0, help="jobs at once per worker (default: the pools' own, 1)"
+    )
     parser.add_argument("--sample", type=float, default=0.25, help="seconds between RSS samples")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds before a pass is given up")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="extra worker env")
@@ -669,7 +679,8 @@ def main() -> None:
                 "env_extra": args.env,
                 "command": " ".join(Path(a).name if i == 0 else a for i, a in enumerate(argv)),
                 "pool_settings": ", ".join(
-                    f"{p.name} x{p.processes} memory_mb={p.memory_mb}" for p in runner.config.pools.values()
+                    f"{p.name} x{p.processes} concurrency={p.concurrency} memory_mb={p.memory_mb}"
+                    for p in (runner.pool(name) for name in runner.config.pools)
                 ),
             },
         }

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
@@ -38,6 +39,24 @@ def test_the_heads_read_from_the_scripts_are_alembics() -> None:
     heads = script_heads()
     assert heads is not None
     assert set(heads) == alembic_heads()
+
+
+def test_heads_are_read_from_plain_and_annotated_assignments_and_merges(tmp_path: Path) -> None:
+    scripts = {
+        "a.py": 'revision = "a"\ndown_revision = None\n',
+        "b.py": 'revision: str = "b"\ndown_revision: str | None = "a"\n',
+        "c.py": 'revision = "c"\ndown_revision = "a"\n',
+        "m.py": 'revision = "m"\ndown_revision = ("b", "c")\n',
+        "n.py": 'revision = "n"\ndown_revision = "b"\n',
+    }
+    for name, body in scripts.items():
+        (tmp_path / name).write_text(body)
+    assert script_heads(tmp_path) == frozenset({"m", "n"})
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    (odd / "a.py").write_text(scripts["a.py"])
+    (odd / "o.py").write_text('revision = make_id()\ndown_revision = "a"\n')
+    assert script_heads(odd) is None  # not readable without running it: alembic decides
 
 
 def test_a_database_at_head_opens_without_alembic(database_url: str) -> None:

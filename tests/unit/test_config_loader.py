@@ -200,3 +200,23 @@ def test_a_bad_value_is_one_sentence_naming_it_and_its_source_with_secrets_maske
     assert expected in message
     assert SECRET not in message
     assert "\n" not in message.strip()
+
+
+def test_each_seed_pool_has_a_memory_limit_above_what_its_healthy_workers_hold() -> None:
+    pools = load(env={}).supervisor.pools
+
+    assert {name: pool.memory_mb for name, pool in pools.items()} == {
+        "default": 192,
+        "document-analysis": 256,
+        "document-processing": 256,
+    }
+
+
+def test_a_pools_memory_limit_set_alone_through_the_environment_or_the_file(tmp_path: Path) -> None:
+    from_env = load(env={"DOCMILL_POOL_DOCUMENT_PROCESSING_MEMORY_MB": "400"}).supervisor
+    assert from_env.pools["document-processing"].memory_mb == 400
+    assert from_env.pools["document-analysis"].memory_mb == 256
+
+    toml(tmp_path, "[pools.work]\nmemory_mb = 300\n[pools.other]\n")
+    from_file = load(env={}).supervisor
+    assert (from_file.pools["work"].memory_mb, from_file.pools["other"].memory_mb) == (300, 256)

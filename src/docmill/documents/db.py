@@ -102,11 +102,16 @@ def script_heads(versions: Path = MIGRATIONS_DIR / "versions") -> frozenset[str]
         try:
             tree = ast.parse(script.read_text(encoding="utf-8"), str(script))
             for node in tree.body:
+                # ``revision = "0002"`` or, as alembic's own template writes it, ``revision: str = ...``
                 if isinstance(node, ast.Assign) and len(node.targets) == 1:
-                    target = node.targets[0]
-                    if isinstance(target, ast.Name) and target.id in ("revision", "down_revision"):
-                        values[target.id] = ast.literal_eval(node.value)
-        except (OSError, SyntaxError, ValueError):
+                    target, value = node.targets[0], node.value
+                elif isinstance(node, ast.AnnAssign) and node.value is not None:
+                    target, value = node.target, node.value
+                else:
+                    continue
+                if isinstance(target, ast.Name) and target.id in ("revision", "down_revision"):
+                    values[target.id] = ast.literal_eval(value)
+        except (OSError, SyntaxError, ValueError, TypeError):
             return None
         revision, down = values.get("revision"), values.get("down_revision")
         if not isinstance(revision, str):

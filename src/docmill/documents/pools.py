@@ -3,13 +3,17 @@
 The seed ran ``queue:work`` for three queues; ``docmill supervise`` runs the same pools
 when ``docmill.toml`` names none:
 
-==================== ========= ======================================================
-pool (and queue)     processes what its jobs do
-==================== ========= ======================================================
-default              2         webhooks (``DOCUMENT_WEBHOOK_QUEUE``)
-document-analysis    1         parse, estimate, approve
-document-processing  2         the model calls
-==================== ========= ======================================================
+==================== ========= ========== =============================================
+pool (and queue)     processes memory_mb  what its jobs do
+==================== ========= ========== =============================================
+default              2         192        webhooks (``DOCUMENT_WEBHOOK_QUEUE``)
+document-analysis    1         256        parse, estimate, approve
+document-processing  2         256        the model calls
+==================== ========= ========== =============================================
+
+Each pool's memory limit is about twice what its workers settle at with the ``anthropic``
+SDK loaded (72-82 MB for webhooks, about 120 MB for the other two; ``bench/worker_memory.py``,
+docs/benchmarks.md "Worker memory"), so a healthy worker is never recycled.
 
 The seed's variables keep their meaning: ``DOCUMENT_ANALYSIS_QUEUE`` and
 ``DOCUMENT_PROCESSING_QUEUE`` rename the queue those pools serve, and
@@ -29,9 +33,9 @@ ANALYSIS_POOL = "document-analysis"
 PROCESSING_POOL = "document-processing"
 
 SEED_POOLS: Mapping[str, Mapping[str, Any]] = {
-    "default": {"queues": ("default",), "processes": 2},
-    ANALYSIS_POOL: {"queues": (ANALYSIS_POOL,), "processes": 1},
-    PROCESSING_POOL: {"queues": (PROCESSING_POOL,), "processes": 2},
+    "default": {"queues": ("default",), "processes": 2, "memory_mb": 192},
+    ANALYSIS_POOL: {"queues": (ANALYSIS_POOL,), "processes": 1, "memory_mb": 256},
+    PROCESSING_POOL: {"queues": (PROCESSING_POOL,), "processes": 2, "memory_mb": 256},
 }
 
 # The seed's variables: name -> (pool, pool key).

@@ -100,10 +100,10 @@ class WorkerOptions:
     sleep_s: float = 3.0
     max_time_s: float = 0.0  # 0 = unlimited
     max_jobs: int = 0  # 0 = unlimited
-    # Recycle after the current jobs when RSS exceeds this (0 = off). A pipeline worker holds
-    # about 130 MB once its SDKs are loaded and grows little after (docs/benchmarks.md,
-    # "Worker memory"); the default leaves room for large documents and still catches a leak.
-    memory_mb: int = 512
+    # Recycle after the current jobs when RSS exceeds this (0 = off): about twice what the
+    # heaviest pipeline worker settles at once its SDKs are loaded (docs/benchmarks.md,
+    # "Worker memory"), so a healthy worker is never recycled and a leak still is.
+    memory_mb: int = 256
     rest_s: float = 0.0  # pause after each job, per concurrency slot
     stop_when_empty: bool = False
     lease_s: float = 30.0

@@ -66,7 +66,7 @@ class PoolConfig:
     timeout_s: float = 300.0
     max_time_s: float = 3600.0  # recycle a process after this long (0 = never)
     max_jobs: int = 0  # recycle after this many jobs (0 = never)
-    memory_mb: int = 512  # recycle when resident memory exceeds this (0 = never); see WorkerOptions
+    memory_mb: int = 256  # recycle when resident memory exceeds this (0 = never); see WorkerOptions
     tries: int = 3
     sleep_s: float = 3.0
     backoff_s: str | None = None  # a job's retry delay ("60" or "1,5,30"); None = the worker's default

@@ -35,6 +35,7 @@ class FailureCode(StrEnum):
     MEMORY_LIMIT = "memory_limit"
     CRASHED = "crashed"
     NOT_FOUND = "not_found"
+    UNREADABLE = "unreadable"  # the stored file exists, but the worker's user may not read it
 
 
 class AnalysisError(Exception):
@@ -61,6 +62,10 @@ def memory_reason(memory_limit_mb: int) -> str:
     )
 
 
+UNREADABLE_REASON = (
+    "The stored file cannot be read by the user the workers run as (permission denied); upload "
+    "as that user (e.g. runuser -u docmill -- docmill submit ...), then retry the document."
+)
 CRASH_REASON = "The document made the parser fail unexpectedly; re-save the file and upload it again."
 
 SUPPORTED_FORMATS = "a PDF, DOCX, PPTX, XLSX, EPUB, HTML, Markdown or plain-text document"

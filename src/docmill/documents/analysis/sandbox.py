@@ -34,7 +34,13 @@ from typing import Any
 # Only what the parent needs: the parsers (and the child module that imports them) are loaded
 # in the child process alone, never in the worker that starts it.
 from docmill.documents.analysis.chunking import ChunkingOptions
-from docmill.documents.analysis.errors import CRASH_REASON, AnalysisFailed, FailureCode, memory_reason
+from docmill.documents.analysis.errors import (
+    CRASH_REASON,
+    UNREADABLE_REASON,
+    AnalysisFailed,
+    FailureCode,
+    memory_reason,
+)
 from docmill.documents.analysis.model import DocumentStructure
 
 CHILD_MODULE = "docmill.documents.analysis.child"
@@ -110,8 +116,14 @@ def run_in_child(
     command: Sequence[str] | None = None,
 ) -> ChildResult:
     """Run one analysis in a child process under ``limits``; see the module docstring."""
-    if not path.is_file():
-        raise AnalysisFailed(FailureCode.NOT_FOUND, NOT_FOUND_REASON)
+    try:
+        if not path.is_file():
+            raise AnalysisFailed(FailureCode.NOT_FOUND, NOT_FOUND_REASON)
+        readable = os.access(path, os.R_OK)
+    except PermissionError:  # a directory on the way that this user may not enter
+        readable = False
+    if not readable:
+        raise AnalysisFailed(FailureCode.UNREADABLE, UNREADABLE_REASON)
     request = ChildRequest(
         path=str(path.resolve()),
         filename=filename if filename is not None else path.name,
