@@ -255,8 +255,14 @@ class Runner:
         self.env = env
         self.cwd = here
         self.settings = DocumentSettings.from_env(env)
+        # Each pool as `docmill supervise` builds it with no docmill.toml: the seed's pools with
+        # their own settings (memory_mb included), else PoolConfig's defaults.
         pools = {
-            name: PoolConfig(name=name, queues=tuple(spec["queues"]), processes=int(spec["processes"]))
+            name: PoolConfig(
+                name=name,
+                queues=tuple(spec["queues"]),
+                **{key: value for key, value in spec.items() if key != "queues"},
+            )
             for name, spec in seed_pools().items()
         }
         self.config = SupervisorConfig(connection=self.queue_url, apps=(APP,), pools=pools)
