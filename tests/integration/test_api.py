@@ -22,10 +22,13 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.orm import Session
 
+from docmill.documents.analyzing import analyze_document
 from docmill.documents.context import DocumentContext
 from docmill.documents.models import Document
 from docmill.documents.settings import DocumentSettings
 from docmill.documents.status import Status, change_status
+from docmill.llm.models import DEFAULT_MODEL
+from docmill.llm.settings import LLMSettings
 from docmill.queue import JobState
 from docmill.web import create_app
 
@@ -399,6 +402,25 @@ async def test_the_same_bytes_and_options_return_the_existing_document(
     assert len(stored) == 1
 
 
+async def test_no_model_and_the_default_or_an_alias_and_its_dated_id_are_one_document(
+    api: httpx.AsyncClient,
+) -> None:
+    # Given the same file uploaded without a model, then with the default model named
+    plain = await upload(api, b"one file", "a.txt")
+    default = await upload(api, b"one file", "a.txt", model=DEFAULT_MODEL)
+    # and with an alias, then with the dated id it stands for
+    alias = await upload(api, b"one file", "a.txt", model="claude-sonnet-4-5")
+    dated = await upload(api, b"one file", "a.txt", model=" claude-sonnet-4-5-20250929")
+
+    # Then each second upload returns the first document, stored with the options first given
+    assert (plain.status_code, default.status_code) == (201, 200)
+    assert default.json()["id"] == plain.json()["id"]
+    assert default.json()["options"]["model"] is None
+    assert (alias.status_code, dated.status_code) == (201, 200)
+    assert dated.json()["id"] == alias.json()["id"] != plain.json()["id"]
+    assert dated.json()["options"]["model"] == "claude-sonnet-4-5"
+
+
 async def test_a_path_in_the_file_name_is_stripped_and_nothing_is_written_outside_storage(
     app: FastAPI, api: httpx.AsyncClient, tmp_path: Path
 ) -> None:
@@ -577,6 +599,60 @@ async def test_show_gives_status_analysis_estimate_progress_cost_and_error(
     await move(app, document_id, Status.FAILED, error_reason="The model was retired; pick another.")
     failed = (await api.get(f"/api/documents/{document_id}")).json()
     assert (failed["status"], failed["error"]) == ("failed", "The model was retired; pick another.")
+
+
+async def estimated(
+    make_settings: Callable[..., DocumentSettings], llm: LLMSettings
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Upload a report with ``llm`` configured, run its analysis stage (analysis, estimate,
+    approval) as a worker would, and return the document and its events from the API."""
+    application = create_app(make_settings(llm=llm), development=False)
+    async with application.router.lifespan_context(application), client_for(application) as api:
+        document_id = await uploaded_id(api, b"Quarterly report\n\nRevenue grew by twelve percent.\n")
+        await analyze_document(context_of(application), document_id)
+        document = (await api.get(f"/api/documents/{document_id}")).json()
+        events = await context_of(application).service.events(document_id)
+        return document, [{"to_status": e.to_status, "message": e.message} for e in events]
+
+
+async def test_a_local_server_model_without_a_configured_price_waits_for_approval_and_says_why(
+    make_settings: Callable[..., DocumentSettings],
+) -> None:
+    # Given an OpenAI-compatible server whose model has no price (nothing listens: the
+    # estimate counts offline and makes no call)
+    llm = LLMSettings(provider="openai", openai_base_url="http://127.0.0.1:9", openai_model="llama-3.1-8b")
+
+    document, events = await estimated(make_settings, llm)
+
+    # Then its cost is unknown, never $0, and it waits for approval with the reason
+    assert document["status"] == "awaiting_approval"
+    estimate = document["estimate"]
+    assert (estimate["model"], estimate["cost_usd"], estimate["price_known"]) == ("llama-3.1-8b", None, False)
+    assert document["estimated_cost_usd"] is None
+    assert estimate["price_note"].startswith(
+        "no price is configured for 'llama-3.1-8b' on the OpenAI-compatible server, so the cost cannot be"
+    )
+    assert "cost_usd_batch" not in estimate and estimate["cost_usd_cached"] is None
+    assert events[-1]["message"] == f"awaiting approval: {estimate['price_note']}"
+
+
+async def test_a_local_server_model_configured_free_is_approved_within_the_budget(
+    make_settings: Callable[..., DocumentSettings],
+) -> None:
+    llm = LLMSettings.from_env(
+        {
+            "DOCMILL_LLM_PROVIDER": "openai",
+            "OPENAI_BASE_URL": "http://127.0.0.1:9",
+            "OPENAI_MODEL": "llama-3.1-8b",
+            "DOCMILL_LLM_PRICES": '{"llama-3.1-8b": {"input_per_mtok": 0, "output_per_mtok": 0}}',
+        }
+    )
+
+    document, events = await estimated(make_settings, llm)
+
+    assert document["status"] == "queued"
+    assert (document["estimate"]["cost_usd"], document["estimate"]["price_known"]) == (0.0, True)
+    assert events[-1]["message"] == "auto-approved: estimated $0.0000 is within the $0.50 budget"
 
 
 async def test_an_unknown_document_is_404_on_every_route(api: httpx.AsyncClient) -> None:

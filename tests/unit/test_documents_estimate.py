@@ -1,6 +1,9 @@
-"""Estimate maths: the call plan, tokens, dollars, time, and the approval decision."""
+"""Estimate maths: the call plan, tokens, dollars, prices, caching, expected output, time,
+and the approval decision."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import pytest
 
@@ -14,26 +17,44 @@ from docmill.documents.estimate import (
     estimate_document,
     eta,
     plan_tokens,
+    shared_prefix,
 )
-from docmill.documents.pipeline import approval
+from docmill.documents.pipeline import approval, served_model
 from docmill.documents.plan import MAP, REDUCE, plan_calls
+from docmill.documents.settings import DocumentSettings
 from docmill.llm.errors import AuthenticationFailed, RateLimited
 from docmill.llm.pricing import PriceTable
 from docmill.llm.ratelimit import RateLimits
+from docmill.llm.settings import LLMSettings
+from docmill.llm.tokens import estimate_request_tokens, estimate_tokens
 from docmill.llm.types import LLMRequest, LLMResponse
 
 SONNET = "claude-sonnet-4-6"  # $3 in, $15 out per million tokens
+SONNET_4_5 = "claude-sonnet-4-5"  # the same price; caches prefixes from 1,024 tokens
+HAIKU = "claude-haiku-4-5"  # caches prefixes from 4,096 tokens
+LOCAL = "llama-3.1-8b"
 NO_LOAD = QueueLoad(depth=0, completed=0, minutes=15)
+LONG_PROMPT = "Report every figure and date this document gives, with its context. " * 90  # ~1,550 tokens
 
 
 class CountingProvider:
-    """Counts tokens as 100 per request; can be told to fail."""
+    """Counts tokens as 100 per request (or by the offline estimate); can be told to fail, and
+    to mark shared prompt prefixes for caching."""
 
-    name = "anthropic"
     is_offline = False
 
-    def __init__(self, error: Exception | None = None) -> None:
+    def __init__(
+        self,
+        error: Exception | None = None,
+        *,
+        name: str = "anthropic",
+        offline_counts: bool = False,
+        caches_prompts: bool = False,
+    ) -> None:
+        self.name = name
         self.error = error
+        self.offline_counts = offline_counts
+        self.caches_prompts = caches_prompts
         self.counted = 0
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
@@ -43,7 +64,7 @@ class CountingProvider:
         if self.error is not None:
             raise self.error
         self.counted += 1
-        return 100
+        return estimate_request_tokens(request.system, request.prompt) if self.offline_counts else 100
 
     async def aclose(self) -> None:
         return None
@@ -101,16 +122,16 @@ def test_cost_prices_every_call() -> None:
     assert cost_usd(prices, SONNET, tokens, batch=True) == pytest.approx(expected * prices.batch_discount)
 
 
-def test_a_cached_system_prompt_is_written_once_and_read_by_later_calls() -> None:
+def test_a_cached_prefix_is_written_by_the_first_wave_of_maps_and_read_by_the_later_maps() -> None:
     tokens = plan_tokens(
-        plan_calls(3), [1000, 1000, 500], reduce_overhead=50, map_output=300, final_output=900
+        plan_calls(4), [1000, 1000, 1000, 500], reduce_overhead=50, map_output=300, final_output=900
     )
-    usages = tokens.usages(cached_prefix_tokens=40)
-    assert [u.cache_creation_input_tokens for u in usages] == [40, 0, 0, 0]
-    assert [u.cache_read_input_tokens for u in usages] == [0, 40, 40, 40]
-    assert sum(u.input_tokens for u in usages) == 3450 - 4 * 40
-    cached = cost_usd(PriceTable.default(), SONNET, tokens, cached_prefix_tokens=40)
-    expected = ((3450 - 160) * 3.0 + 40 * 3.75 + 120 * 0.3 + 1800 * 15.0) / 1_000_000
+    usages = tokens.usages(cached_prefix_tokens=400, writes=2)
+    assert [u.cache_creation_input_tokens for u in usages] == [400, 400, 0, 0, 0]
+    assert [u.cache_read_input_tokens for u in usages] == [0, 0, 400, 400, 0]
+    assert [u.input_tokens for u in usages] == [600, 600, 600, 100, 50 + 4 * 300]
+    cached = cost_usd(PriceTable.default(), SONNET, tokens, cached_prefix_tokens=400, cache_writes=2)
+    expected = ((1900 + 1250) * 3.0 + 800 * 3.75 + 800 * 0.3 + 2100 * 15.0) / 1_000_000
     assert cached == pytest.approx(expected)
 
 
@@ -185,8 +206,8 @@ async def test_estimate_document_puts_it_together() -> None:
     )
     assert estimate["calls"] == {"map": 3, "reduce": 1, "total": 4}
     assert estimate["token_source"] == "provider" and estimate["model"] == SONNET
-    assert estimate["cost_usd"] > estimate["cost_usd_batch"] > 0
-    assert estimate["price_known"] and estimate["eta_s"] > 0
+    assert estimate["cost_usd"] > 0 and estimate["price_known"] and estimate["price_note"] is None
+    assert estimate["eta_s"] > 0
 
 
 # ---------------------------------------------------------------------- approval
@@ -202,3 +223,256 @@ def test_an_estimate_over_the_budget_waits_for_a_person() -> None:
 
 def test_the_auto_approve_option_approves_any_estimate() -> None:
     assert approval(99.0, price_known=True, auto_approve=True, max_usd=0.5)[0]
+
+
+def test_a_model_without_a_known_price_waits_for_approval_whatever_the_budget() -> None:
+    note = "no price is known for 'claude-fable-5', so the cost cannot be estimated; approve it"
+    approved, message = approval(None, price_known=False, auto_approve=False, max_usd=1000.0, price_note=note)
+    assert not approved and message == f"awaiting approval: {note}"
+    # An estimate stored before unknown prices had no cost said $0; it waits too
+    assert not approval(0.0, price_known=False, auto_approve=False, max_usd=0.5)[0]
+
+
+def test_the_auto_approve_option_approves_an_unknown_price_and_says_the_cost_is_unknown() -> None:
+    approved, message = approval(None, price_known=False, auto_approve=True, max_usd=0.5)
+    assert approved and message == "auto-approved by the auto_approve option (the cost is unknown)"
+
+
+# ---------------------------------------------------------------------- prices of the model called
+def chunks_of(count: int, words: int = 200) -> list[dict[str, object]]:
+    return [{"index": i, "text": f"part {i} " + "word " * words, "heading_path": []} for i in range(count)]
+
+
+async def estimate_for(
+    options: dict[str, object] | None = None,
+    *,
+    chunks: int = 3,
+    provider: CountingProvider | None = None,
+    prices: PriceTable | None = None,
+    default_model: str = SONNET,
+    model: str | None = None,
+    concurrency: int = 4,
+    batch: bool = False,
+) -> dict[str, Any]:
+    calls = Calls.for_document(
+        name="a.txt",
+        options=options or {},
+        analysis={"language": {"code": "en"}},
+        default_model=default_model,
+    )
+    return await estimate_document(
+        calls,
+        chunks_of(chunks),
+        provider=provider or CountingProvider(offline_counts=True),
+        prices=prices or PriceTable.default(),
+        limits=None,
+        load=NO_LOAD,
+        concurrency=concurrency,
+        model=model,
+        batch=batch,
+    )
+
+
+async def test_a_claude_model_without_a_price_has_no_cost_and_the_estimate_says_why() -> None:
+    estimate = await estimate_for({"model": "claude-fable-5"})
+
+    assert (estimate["cost_usd"], estimate["price_known"]) == (None, False)
+    assert estimate["price_note"] == (
+        "no price is known for 'claude-fable-5', so the cost cannot be estimated; approve the document "
+        'to process it, or give it one under [llm.prices."claude-fable-5"] in docmill.toml or in '
+        "DOCMILL_LLM_PRICES (USD per million tokens)"
+    )
+
+
+async def test_an_unlisted_model_of_a_known_line_is_priced_provisionally_and_the_estimate_says_so() -> None:
+    estimate = await estimate_for({"model": "claude-opus-5"})
+
+    assert estimate["price_known"] and estimate["price_provisional"]
+    assert estimate["cost_usd"] > 0
+    assert "'claude-opus-5' has no list price yet" in str(estimate["price_note"])
+
+
+async def test_an_openai_compatible_server_is_never_priced_at_claudes_list_price() -> None:
+    # Given a local server whose configured model is not priced, and one sent the Claude default
+    server = CountingProvider(name="openai")
+    local = await estimate_for(provider=server, model=LOCAL)
+    default = await estimate_for(provider=server)
+
+    # Then neither has a cost: Anthropic's list prices say nothing of the server
+    assert (local["model"], local["cost_usd"], local["price_known"]) == (LOCAL, None, False)
+    assert (default["model"], default["cost_usd"], default["price_known"]) == (SONNET, None, False)
+    assert local["price_note"] == (
+        "no price is configured for 'llama-3.1-8b' on the OpenAI-compatible server, so the cost cannot "
+        "be estimated; approve the document to process it, or give it one under "
+        '[llm.prices."llama-3.1-8b"] in docmill.toml or in DOCMILL_LLM_PRICES (USD per million '
+        "tokens; 0 for a free local server)"
+    )
+
+
+async def test_a_price_of_zero_configured_for_the_server_model_makes_it_free() -> None:
+    prices = LLMSettings.from_env(
+        {"DOCMILL_LLM_PRICES": '{"llama-3.1-8b": {"input_per_mtok": 0, "output_per_mtok": 0}}'}
+    ).prices
+
+    estimate = await estimate_for(provider=CountingProvider(name="openai"), prices=prices, model=LOCAL)
+
+    assert (estimate["cost_usd"], estimate["price_known"], estimate["price_note"]) == (0.0, True, None)
+    assert approval(0.0, price_known=True, auto_approve=False, max_usd=0.5)[0]
+
+
+async def test_an_openai_compatible_model_is_priced_at_its_configured_price() -> None:
+    prices = PriceTable.default().with_overrides({LOCAL: {"input_per_mtok": 1.0, "output_per_mtok": 2.0}})
+
+    estimate = await estimate_for(provider=CountingProvider(name="openai"), prices=prices, model=LOCAL)
+
+    expected = (estimate["input_tokens"] * 1.0 + estimate["output_tokens"] * 2.0) / 1_000_000
+    assert estimate["cost_usd"] == pytest.approx(expected, abs=1e-6)
+
+
+def test_an_openai_compatible_server_bills_its_configured_model_instead_of_the_documents() -> None:
+    openai = DocumentSettings(
+        llm=LLMSettings(provider="openai", openai_base_url="http://h", openai_model=LOCAL)
+    )
+    anthropic = DocumentSettings(llm=LLMSettings(provider="anthropic", anthropic_api_key="k"))
+
+    assert served_model(openai, CountingProvider(name="openai"), SONNET) == LOCAL
+    assert served_model(anthropic, CountingProvider(), SONNET) == SONNET
+
+
+async def test_an_alias_is_estimated_and_priced_as_its_dated_id() -> None:
+    estimate = await estimate_for({"model": SONNET_4_5})
+    assert estimate["model"] == "claude-sonnet-4-5-20250929" and estimate["price_known"]
+
+
+async def test_the_estimate_shows_no_batch_price_unless_the_calls_go_by_batch() -> None:
+    direct = await estimate_for()
+    batch = await estimate_for(batch=True)
+
+    assert "cost_usd_batch" not in direct and direct["batch"] is False
+    assert batch["batch"] is True
+    assert batch["cost_usd"] == pytest.approx(direct["cost_usd"] / 2, abs=1e-6)
+
+
+# ---------------------------------------------------------------------- prompt caching
+CACHING = CountingProvider(offline_counts=True, caches_prompts=True)
+LONG_CUSTOM = {"profile": "custom", "prompt": LONG_PROMPT, "model": SONNET_4_5}
+
+
+async def test_a_short_system_prompt_is_below_every_caching_minimum_so_no_cached_price_is_shown() -> None:
+    estimate = await estimate_for(chunks=8, concurrency=1, provider=CACHING)
+
+    assert estimate["cost_usd_cached"] is None
+    cache = estimate["prompt_cache"]
+    assert cache["applies"] is False and cache["provider_caches"] is True
+    assert 0 < cache["prefix_tokens"] < 1_024 and cache["min_tokens"] == 2_048  # Sonnet 4.6
+
+
+async def test_a_long_custom_prompt_shared_by_the_maps_is_priced_cached_above_the_models_minimum() -> None:
+    # Given a custom prompt of some 1,550 tokens that every map call begins with, on a model
+    # that caches from 1,024 tokens, 6 chunks mapped 2 at a time by a provider that caches
+    estimate = await estimate_for(LONG_CUSTOM, chunks=6, concurrency=2, provider=CACHING)
+
+    # Then the 2 maps of the first wave write the prefix, the 4 later maps read it
+    cache = estimate["prompt_cache"]
+    assert cache["applies"] is True and cache["min_tokens"] == 1_024
+    prefix = cache["prefix_tokens"]
+    assert 1_500 < prefix < 1_700
+    standard = estimate["cost_usd"]
+    saved = 4 * prefix * (3.0 - 0.3) - 2 * prefix * (3.75 - 3.0)
+    assert estimate["cost_usd_cached"] == pytest.approx(standard - saved / 1_000_000, abs=1e-5)
+
+
+async def test_a_provider_that_does_not_cache_prompts_shows_no_cached_price() -> None:
+    # The same long prefix, through a provider that sends no cache_control (every one today)
+    estimate = await estimate_for(LONG_CUSTOM, chunks=6, concurrency=2)
+
+    cache = estimate["prompt_cache"]
+    assert estimate["cost_usd_cached"] is None
+    assert (cache["prefix_tokens"] > 1_500, cache["provider_caches"], cache["applies"]) == (
+        True,
+        False,
+        False,
+    )
+
+
+async def test_the_same_prefix_is_not_cached_by_a_model_with_a_higher_minimum() -> None:
+    options = {**LONG_CUSTOM, "model": HAIKU}
+    estimate = await estimate_for(options, chunks=6, concurrency=2, provider=CACHING)
+
+    assert estimate["cost_usd_cached"] is None
+    cache = estimate["prompt_cache"]
+    assert (cache["prefix_tokens"] > 1_500, cache["min_tokens"], cache["applies"]) == (True, 4_096, False)
+
+
+async def test_maps_that_all_run_at_once_read_no_cache_so_no_cached_price_is_shown() -> None:
+    assert (await estimate_for(LONG_CUSTOM, chunks=4, concurrency=4, provider=CACHING))[
+        "cost_usd_cached"
+    ] is None
+    assert (await estimate_for(LONG_CUSTOM, chunks=1, provider=CACHING))["cost_usd_cached"] is None
+
+
+def test_the_shared_prefix_is_the_system_prompt_and_the_instructions_before_the_chunk_text() -> None:
+    calls = Calls.for_document(
+        name="a.txt",
+        options={"profile": "custom", "prompt": "List the dates."},
+        analysis={},
+        default_model=SONNET,
+    )
+    prompts = [calls.map(chunk, 12).prompt for chunk in chunks_of(12)]
+    head = prompts[0][: prompts[0].index("<document part=")].rstrip()
+
+    assert shared_prefix(calls.system, prompts) == estimate_request_tokens(calls.system, head)
+    assert shared_prefix(calls.system, prompts[:1]) == 0
+
+
+# ---------------------------------------------------------------------- expected output
+SMALL_SCHEMA = {"type": "object", "properties": {"total": {"type": "number"}}}
+INVOICE_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "number": {"type": "string"},
+        "date": {"type": "string"},
+        "total": {"type": "number"},
+        "lines": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"item": {"type": "string"}, "price": {"type": "number"}},
+            },
+        },
+    },
+}
+
+
+async def test_expected_output_per_call_follows_what_the_profile_asks_for() -> None:
+    summary = await estimate_for({"profile": "summary"})
+    custom = await estimate_for({"profile": "custom", "prompt": "List the dates."})
+    small = await estimate_for({"profile": "extract", "schema": SMALL_SCHEMA})
+    invoice = await estimate_for({"profile": "extract", "schema": INVOICE_SCHEMA})
+
+    assert summary["output_tokens_per_call"] == {"map": 450, "final": 700}
+    assert custom["output_tokens_per_call"] == {"map": 300, "final": 600}
+    # {"total": 3} in a fence: 10 + 2 + ("total" 2 + 2 + number 3)
+    assert small["output_tokens_per_call"] == {"map": 19, "final": 19}
+    # 4 fields, one a list of 5 objects of 2 fields each
+    line = 2 + (estimate_tokens('"item"') + 2 + 15) + (estimate_tokens('"price"') + 2 + 3)
+    fields = (
+        (estimate_tokens('"number"') + 2 + 15)
+        + (estimate_tokens('"date"') + 2 + 15)
+        + (estimate_tokens('"total"') + 2 + 3)
+        + (estimate_tokens('"lines"') + 2 + 2 + 5 * (line + 1))
+    )
+    assert invoice["output_tokens_per_call"] == {"map": 10 + 2 + fields, "final": 10 + 2 + fields}
+    # Three maps and one final reduce, each at its expected size
+    assert summary["output_tokens"] == 3 * 450 + 700
+
+
+async def test_expected_output_never_exceeds_the_calls_max_tokens() -> None:
+    schema = {"type": "object", "properties": {f"field_{i}": {"type": "string"} for i in range(300)}}
+    estimate = await estimate_for({"profile": "extract", "schema": schema})
+    assert estimate["output_tokens_per_call"] == {"map": 1024, "final": 2048}
+
+
+async def test_a_one_chunk_document_expects_the_final_answer_size() -> None:
+    estimate = await estimate_for({"profile": "summary"}, chunks=1)
+    assert estimate["output_tokens"] == 700

@@ -158,8 +158,28 @@ def test_options_that_cannot_work_are_refused_by_name(options: dict[str, object]
         DocumentOptions.parse(options)
 
 
+def key_of(options: dict[str, object], default_model: str = "claude-sonnet-4-6") -> str:
+    return DocumentOptions.parse(options).key(default_model=default_model)
+
+
 def test_the_key_ignores_where_a_result_is_announced_but_not_what_shapes_it() -> None:
-    base = DocumentOptions.parse({"profile": "summary"})
-    assert base.key() == DocumentOptions.parse({"callback_url": "https://h/x", "auto_approve": "yes"}).key()
-    assert base.key() != DocumentOptions.parse({"model": "claude-haiku-4-5"}).key()
-    assert base.key() != DocumentOptions.parse({"profile": "custom", "prompt": "List the dates."}).key()
+    base = key_of({"profile": "summary"})
+    assert base == key_of({"callback_url": "https://h/x", "auto_approve": "yes"})
+    assert base != key_of({"model": "claude-haiku-4-5"})
+    assert base != key_of({"profile": "custom", "prompt": "List the dates."})
+
+
+def test_the_key_names_the_model_by_one_id() -> None:
+    # No model is the configured default
+    assert key_of({}) == key_of({"model": "claude-sonnet-4-6"})
+    assert key_of({}, default_model="claude-sonnet-4-5") == key_of({"model": "claude-sonnet-4-5-20250929"})
+    # An alias is its dated id, however it is written
+    assert key_of({"model": "claude-sonnet-4-5"}) == key_of({"model": " claude-sonnet-4-5-20250929 "})
+    # A new default is a new model; another model is other options
+    assert key_of({}) != key_of({}, default_model="claude-opus-4-6")
+    assert key_of({"model": "claude-sonnet-4-5"}) != key_of({"model": "claude-sonnet-4-6"})
+
+
+def test_options_are_stored_as_given() -> None:
+    assert DocumentOptions.parse({"model": " claude-sonnet-4-5 "}).to_dict()["model"] == "claude-sonnet-4-5"
+    assert DocumentOptions.parse({}).to_dict()["model"] is None

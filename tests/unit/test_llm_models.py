@@ -1,12 +1,15 @@
-"""Model catalogue: aliases, context windows, retired and deprecated models."""
+"""Model catalogue: aliases, context windows, caching minimums, retired and deprecated models."""
 
 from __future__ import annotations
 
 from docmill.llm import DEFAULT_MODEL, RETIRED_MODELS, context_window, resolve_model
 from docmill.llm.models import (
     DEFAULT_CONTEXT_WINDOW,
+    DEFAULT_MIN_CACHEABLE_TOKENS,
+    MODELS,
     deprecation_date,
     max_output_tokens,
+    min_cacheable_tokens,
     model_line,
     retirement_message,
 )
@@ -56,3 +59,14 @@ def test_model_line_from_the_table_or_the_name() -> None:
     assert model_line("claude-opus-9") == "opus"
     assert model_line("claude-3-5-sonnet-20241022") == "sonnet"
     assert model_line("gpt-4o") is None
+
+
+def test_caching_minimums_come_from_the_table_and_an_unknown_model_gets_the_highest() -> None:
+    assert min_cacheable_tokens("claude-sonnet-4-5") == 1_024
+    assert min_cacheable_tokens("claude-sonnet-4-5-20250929") == 1_024
+    assert min_cacheable_tokens("claude-opus-4-1") == 1_024
+    assert min_cacheable_tokens("claude-3-5-haiku-latest") == 2_048
+    assert min_cacheable_tokens("claude-haiku-4-5") == 4_096
+    assert min_cacheable_tokens("claude-opus-4-6") == 4_096
+    assert min_cacheable_tokens("my-local-model") == DEFAULT_MIN_CACHEABLE_TOKENS == 4_096
+    assert all(1_024 <= min_cacheable_tokens(model) <= 4_096 for model in MODELS)

@@ -1,10 +1,11 @@
-"""Price table: list prices, alias resolution, cache and batch maths, configuration overrides."""
+"""Price table: list prices, alias resolution, cache and batch maths, configuration overrides,
+and which prices came from configuration."""
 
 from __future__ import annotations
 
 import pytest
 
-from docmill.llm import DEFAULT_MODEL, PriceTable, Usage
+from docmill.llm import DEFAULT_MODEL, LLMSettings, ModelPrice, PriceTable, Usage
 
 TABLE = PriceTable.default()
 
@@ -95,3 +96,21 @@ def test_bad_overrides_are_refused_with_the_reason(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         TABLE.with_overrides(overrides)
+
+
+def test_configured_prices_are_told_apart_from_list_prices() -> None:
+    # Given prices from configuration for a local model (free) and for one Claude model
+    table = LLMSettings.from_env(
+        {
+            "DOCMILL_LLM_PRICES": '{"llama-3.1-8b": {"input_per_mtok": 0, "output_per_mtok": 0},'
+            ' "claude-haiku-4-5": {"output_per_mtok": 4.0}}'
+        }
+    ).prices
+
+    # Then only those count as configured, an alias finding its dated id's
+    assert table.configured_price("llama-3.1-8b") == ModelPrice(0.0, 0.0, 0.0, 0.0)
+    haiku = table.configured_price("claude-haiku-4-5")
+    assert haiku is not None and haiku == table.configured_price("claude-haiku-4-5-20251001")
+    assert table.configured_price(DEFAULT_MODEL) is None
+    assert TABLE.configured_price("claude-haiku-4-5") is None
+    assert table.configured_price("mistral-7b") is None

@@ -169,13 +169,18 @@ def render_document(console: Console, document: Document) -> None:
     estimate = document.estimate
     if estimate:
         calls = (estimate.get("calls") or {}).get("total", "?")
+        cost, cached = estimate.get("cost_usd"), estimate.get("cost_usd_cached")
+        price = "cost unknown" if cost is None else money(cost)
+        if cached is not None:
+            price += f" ({money(cached)} with prompt caching)"
         rows.append(
             (
                 "Estimate",
-                f"{money(estimate.get('cost_usd'))} for {calls} calls to {estimate.get('model')}, "
-                f"about {estimate.get('eta_s', '?')}s",
+                f"{price} for {calls} calls to {estimate.get('model')}, about {estimate.get('eta_s', '?')}s",
             )
         )
+        if estimate.get("price_note"):
+            rows.append(("Price", str(estimate["price_note"])))
     rows += [("Progress", progress_text(document)), ("Cost", money(document.cost_usd))]
     if document.error_reason:
         rows.append(("Error", document.error_reason))

@@ -28,7 +28,14 @@ from docmill.documents.dispatch import dispatch_processing
 from docmill.documents.errors import InvalidTransition
 from docmill.documents.estimate import estimate_document, queue_load
 from docmill.documents.models import Document, utcnow
-from docmill.documents.pipeline import approval, default_model, fail_document, price_table, rate_limits
+from docmill.documents.pipeline import (
+    approval,
+    default_model,
+    fail_document,
+    price_table,
+    rate_limits,
+    served_model,
+)
 from docmill.documents.plan import plan_calls
 from docmill.documents.status import Status, change_status
 from docmill.llm.errors import PermanentLLMError
@@ -128,14 +135,16 @@ async def estimate_and_approve(ctx: DocumentContext, document_id: int) -> None:
             analysis=document.analysis,
             default_model=default_model(ctx.settings),
         )
+        model = served_model(ctx.settings, provider, calls.model)
         estimate = await estimate_document(
             calls,
             chunks,
             provider=provider,
             prices=price_table(ctx.settings),
-            limits=rate_limits(ctx.settings, provider, calls.model),
+            limits=rate_limits(ctx.settings, provider, model),
             load=await queue_load(ctx.backend, ctx.settings.processing_queue),
             concurrency=ctx.settings.chunk_concurrency,
+            model=model,
         )
     except PermanentLLMError as exc:
         await fail_document(ctx, document_id, exc.reason)
@@ -145,6 +154,7 @@ async def estimate_and_approve(ctx: DocumentContext, document_id: int) -> None:
         price_known=estimate["price_known"],
         auto_approve=bool(document.options.get("auto_approve")),
         max_usd=ctx.settings.auto_approve_max_usd,
+        price_note=estimate.get("price_note"),
     )
 
     def decide(session: Session) -> bool:

@@ -4,12 +4,28 @@
   will send: by the provider's ``count_tokens`` (the API's count when a key is
   configured), else by the offline estimate. A reduce's input is its instructions plus
   the expected answers it combines; each answer is expected to be as long as the
-  profile says (``Profile.map_output_tokens`` / ``final_output_tokens``).
+  profile says for what it asks (``Profile.expected_output_tokens``, the numbers and
+  their reasons in ``profiles``), never more than the call's ``max_tokens``.
 - **Calls.** One map per chunk, plus the reduces of ``plan.plan_calls``.
-- **Cost.** Every call priced by the price table; beside the standard price, the price
-  with the system prompt cached (written once, read by every later call) and the
-  Batch API price. An offline processor costs nothing; a model without a known price
-  is counted at 0 and flagged (``price_known``), so a local server is not blocked.
+- **Cost.** Every call priced by the price table, for the model the calls go to:
+  ``extractive`` offline (free), the document's model on Anthropic (list prices, or a
+  newer model of a known line priced like its line, marked provisional), and on an
+  OpenAI-compatible server its model's *configured* price only (``[llm.prices]`` /
+  ``DOCMILL_LLM_PRICES``; 0 there makes a local server free). A model without a price
+  has no cost (``cost_usd`` is None, ``price_known`` false) and ``price_note`` says why
+  and what to do; such a document always waits for approval (``pipeline.approval``).
+- **Prompt caching.** Shown only where it would happen: with a provider that marks the
+  shared prefix for caching (one whose ``caches_prompts`` attribute is true; none does
+  yet, so today no cached price is shown), for a document of several maps whose shared
+  prefix (the system prompt and the instructions before the chunk text: a long custom
+  prompt or extraction schema) reaches the model's minimum cacheable length
+  (``llm.models.min_cacheable_tokens``). The maps of the first wave (as many as run at
+  once) each write the prefix, the later ones read it; reduces share no prefix with
+  the maps and are priced in full. Elsewhere ``cost_usd_cached`` is None and
+  ``prompt_cache`` says why: the prefix against the minimum, and whether the provider
+  caches. ``cost_usd`` never assumes a cache.
+- **Batches.** ``batch=True`` prices every call at the Batch API's discount, for
+  documents sent that way; otherwise no batch price is shown.
 - **Time.** Waiting: the processing queue's depth over its recent throughput (jobs per
   minute from the backend's metrics; with no history, each job ahead is assumed to
   take as long as this one). Running: the slower of generation (calls and output
@@ -28,7 +44,8 @@ from typing import Any
 from docmill.documents.calls import Calls
 from docmill.documents.plan import CallPlan, plan_calls
 from docmill.llm.errors import RetryableLLMError
-from docmill.llm.pricing import PriceTable
+from docmill.llm.models import min_cacheable_tokens, resolve_model
+from docmill.llm.pricing import ModelPrice, PriceTable
 from docmill.llm.ratelimit import RateLimits
 from docmill.llm.tokens import estimate_request_tokens
 from docmill.llm.types import LLMRequest, Provider, Usage
@@ -61,21 +78,25 @@ class TokenPlan:
     def output_tokens(self) -> int:
         return sum(self.map_output) + sum(self.reduce_output)
 
-    def usages(self, cached_prefix_tokens: int = 0) -> list[Usage]:
-        """One ``Usage`` per call; with a cached prefix the first call writes it, the rest read it."""
-        pairs = list(zip(self.map_input, self.map_output, strict=True))
-        pairs += list(zip(self.reduce_input, self.reduce_output, strict=True))
+    def usages(self, cached_prefix_tokens: int = 0, *, writes: int = 1) -> list[Usage]:
+        """One ``Usage`` per call, maps first. With a cached prefix the first ``writes`` maps
+        (those that run before any answer has stored it) write it and the later maps read
+        it; reduces do not share it."""
         usages = []
-        for number, (tokens_in, tokens_out) in enumerate(pairs):
+        for number, (tokens_in, tokens_out) in enumerate(zip(self.map_input, self.map_output, strict=True)):
             prefix = min(cached_prefix_tokens, tokens_in)
             usages.append(
                 Usage(
                     input_tokens=tokens_in - prefix,
                     output_tokens=tokens_out,
-                    cache_creation_input_tokens=prefix if number == 0 else 0,
-                    cache_read_input_tokens=prefix if number > 0 else 0,
+                    cache_creation_input_tokens=prefix if number < writes else 0,
+                    cache_read_input_tokens=prefix if number >= writes else 0,
                 )
             )
+        usages += [
+            Usage(input_tokens=tokens_in, output_tokens=tokens_out)
+            for tokens_in, tokens_out in zip(self.reduce_input, self.reduce_output, strict=True)
+        ]
         return usages
 
 
@@ -97,10 +118,104 @@ def plan_tokens(
 
 
 def cost_usd(
-    prices: PriceTable, model: str, tokens: TokenPlan, *, cached_prefix_tokens: int = 0, batch: bool = False
+    prices: PriceTable,
+    model: str,
+    tokens: TokenPlan,
+    *,
+    cached_prefix_tokens: int = 0,
+    cache_writes: int = 1,
+    batch: bool = False,
 ) -> float:
     """USD for every call of ``tokens``; raises ``KeyError`` when the model has no price."""
-    return sum(prices.cost_usd(model, usage, batch=batch) for usage in tokens.usages(cached_prefix_tokens))
+    usages = tokens.usages(cached_prefix_tokens, writes=cache_writes)
+    return sum(prices.cost_usd(model, usage, batch=batch) for usage in usages)
+
+
+def price_of(prices: PriceTable, model: str, *, provider: Provider) -> tuple[ModelPrice | None, str | None]:
+    """The price calls to ``model`` through ``provider`` are billed at, and a sentence
+    when it is unknown or borrowed (see the module docstring for which prices count)."""
+    if provider.is_offline:
+        return prices.price_for("extractive"), None
+    how = (
+        f'give it one under [llm.prices."{model}"] in docmill.toml or in DOCMILL_LLM_PRICES '
+        "(USD per million tokens"
+    )
+    if provider.name != "anthropic":
+        price = prices.configured_price(model)
+        if price is not None:
+            return price, None
+        server = "OpenAI-compatible" if provider.name == "openai" else provider.name
+        return None, (
+            f"no price is configured for {model!r} on the {server} server, so the cost cannot be "
+            f"estimated; approve the document to process it, or {how}; 0 for a free local server)"
+        )
+    try:
+        price = prices.price_for(model)
+    except KeyError:
+        return None, (
+            f"no price is known for {model!r}, so the cost cannot be estimated; approve the document "
+            f"to process it, or {how})"
+        )
+    if price.provisional:
+        return price, (
+            f"{model!r} has no list price yet and is priced like the newest priced model of its line; "
+            f"{how}) when it is known"
+        )
+    return price, None
+
+
+@dataclass(frozen=True)
+class PromptCache:
+    """Whether the maps' shared prefix would be cached (see the module docstring)."""
+
+    prefix_tokens: int
+    min_tokens: int
+    provider_caches: bool
+    writes: int  # maps that write the prefix: those of the first wave
+    applies: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "prefix_tokens": self.prefix_tokens,
+            "min_tokens": self.min_tokens,
+            "provider_caches": self.provider_caches,
+            "applies": self.applies,
+        }
+
+
+def shared_prefix(system: str, prompts: Sequence[str]) -> int:
+    """Tokens every one of ``prompts`` begins with, system prompt included: the text they
+    share, up to its last blank line (where the chunk's own text begins). 0 for fewer
+    than two prompts: nothing is shared."""
+    if len(prompts) < 2:
+        return 0
+    first, last = min(prompts), max(prompts)  # every prompt shares what these two share
+    size = next(
+        (i for i, (a, b) in enumerate(zip(first, last, strict=False)) if a != b), min(len(first), len(last))
+    )
+    common = first[:size]
+    return estimate_request_tokens(system, common[: max(0, common.rfind("\n\n"))])
+
+
+def prompt_cache(
+    calls: Calls, prompts: Sequence[str], *, provider: Provider, model: str, concurrency: int
+) -> PromptCache:
+    """The prompt cache the maps of ``prompts`` would get from ``provider``."""
+    prefix = shared_prefix(calls.system, prompts)
+    minimum = min_cacheable_tokens(model)
+    caches = bool(getattr(provider, "caches_prompts", False))
+    writes = min(max(1, concurrency), len(prompts))
+    applies = caches and prefix >= minimum and len(prompts) > writes
+    return PromptCache(prefix, minimum, caches, writes, applies)
+
+
+def expected_outputs(calls: Calls) -> tuple[int, int]:
+    """Expected output tokens of a map over one chunk of several and of a final answer."""
+    options = calls.options
+    return (
+        min(calls.profile.expected_output_tokens(options, final=False), calls.max_tokens(final=False)),
+        min(calls.profile.expected_output_tokens(options, final=True), calls.max_tokens(final=True)),
+    )
 
 
 @dataclass(frozen=True)
@@ -187,48 +302,66 @@ async def estimate_document(
     limits: RateLimits | None,
     load: QueueLoad,
     concurrency: int,
+    model: str | None = None,
+    batch: bool = False,
 ) -> dict[str, Any]:
-    """The estimate stored with the document (JSON-ready); see the module docstring."""
+    """The estimate stored with the document (JSON-ready); see the module docstring.
+
+    ``model`` is the model the calls go to when the provider does not send the
+    document's (an OpenAI-compatible server's configured model); ``batch`` prices the
+    calls at the Batch API's discount.
+    """
     plan = plan_calls(len(chunks))
     requests = [calls.map(chunk, len(chunks)) for chunk in chunks]
     map_input, source = await count_inputs(provider, requests, concurrency=concurrency)
     empty_reduce = calls.reduce([], final=True)
+    map_output, final_output = expected_outputs(calls)
     tokens = plan_tokens(
         plan,
         map_input,
         reduce_overhead=estimate_request_tokens(empty_reduce.system, empty_reduce.prompt),
-        map_output=calls.profile.map_output_tokens,
-        final_output=calls.profile.final_output_tokens,
+        map_output=map_output,
+        final_output=final_output,
     )
-    model = "extractive" if provider.is_offline else calls.model
-    system_tokens = estimate_request_tokens(calls.system, "")
-    try:
-        price = prices.price_for(model)
-        costs = {
-            "cost_usd": cost_usd(prices, model, tokens),
-            "cost_usd_cached": cost_usd(prices, model, tokens, cached_prefix_tokens=system_tokens),
-            "cost_usd_batch": cost_usd(prices, model, tokens, batch=True),
-        }
-        price_known, provisional = True, price.provisional
-    except KeyError:
-        costs = {"cost_usd": 0.0, "cost_usd_cached": 0.0, "cost_usd_batch": 0.0}
-        price_known, provisional = False, False
+    billed = "extractive" if provider.is_offline else resolve_model(model or calls.model)
+    price, price_note = price_of(prices, billed, provider=provider)
+    cache = prompt_cache(
+        calls, [r.prompt for r in requests], provider=provider, model=billed, concurrency=concurrency
+    )
+    cost: float | None = None
+    cached: float | None = None
+    if price is not None:
+        cost = cost_usd(prices, billed, tokens, batch=batch)
+        if cache.applies:
+            cached = cost_usd(
+                prices,
+                billed,
+                tokens,
+                cached_prefix_tokens=cache.prefix_tokens,
+                cache_writes=cache.writes,
+                batch=batch,
+            )
     wait_s, processing_s = eta(
         tokens, load=load, limits=limits, concurrency=concurrency, offline=provider.is_offline
     )
     return {
         "provider": provider.name,
         "offline": provider.is_offline,
-        "model": model,
+        "model": billed,
         "profile": calls.profile.name,
         "chunks": len(chunks),
         "calls": {"map": plan.maps, "reduce": len(plan.reduces), "total": plan.total},
         "input_tokens": tokens.input_tokens,
         "output_tokens": tokens.output_tokens,
+        "output_tokens_per_call": {"map": map_output, "final": final_output},
         "token_source": source,
-        **{key: round(value, 6) for key, value in costs.items()},
-        "price_known": price_known,
-        "price_provisional": provisional,
+        "cost_usd": None if cost is None else round(cost, 6),
+        "cost_usd_cached": None if cached is None else round(cached, 6),
+        "prompt_cache": cache.to_dict(),
+        "batch": batch,
+        "price_known": price is not None,
+        "price_provisional": price is not None and price.provisional,
+        "price_note": price_note,
         "wait_s": round(wait_s, 1),
         "processing_s": round(processing_s, 1),
         "eta_s": math.ceil(wait_s + processing_s),

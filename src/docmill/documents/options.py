@@ -4,6 +4,12 @@
 options that cannot work with ``InvalidOptions``; ``key()`` is a digest of the options
 that matter for the result, so an upload of the same bytes with the same options is
 recognised as a duplicate.
+
+The model counts by the one id it names: no model is the configured default, and an
+alias is its dated id (``claude-sonnet-4-5`` is ``claude-sonnet-4-5-20250929``), so
+"no model", the default model, an alias and its dated id are the same options. The
+options themselves are stored as given (``to_dict``): ``model`` is what the user wrote,
+stripped, or null for the default, which processing resolves when it runs.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from docmill.documents.errors import InvalidOptions
+from docmill.llm.models import resolve_model
 
 PROFILES = ("summary", "extract", "custom")
 MAX_PROMPT_CHARS = 20_000
@@ -96,9 +103,11 @@ class DocumentOptions:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def key(self) -> str:
-        """A digest of everything that shapes the result (not where it is announced)."""
-        shaping = {"profile": self.profile, "model": self.model, "schema": self.schema, "prompt": self.prompt}
+    def key(self, *, default_model: str) -> str:
+        """A digest of everything that shapes the result (not where it is announced), with
+        the model as one id: ``default_model`` when none is given, an alias as its dated id."""
+        model = resolve_model(self.model or default_model)
+        shaping = {"profile": self.profile, "model": model, "schema": self.schema, "prompt": self.prompt}
         canonical = json.dumps(shaping, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return hashlib.sha256(canonical.encode()).hexdigest()
 

@@ -20,6 +20,14 @@ def default_model(settings: DocumentSettings) -> str:
     return settings.llm.default_model if settings.llm is not None else DEFAULT_MODEL
 
 
+def served_model(settings: DocumentSettings, provider: Provider, requested: str) -> str:
+    """The model calls for ``requested`` go to: an OpenAI-compatible server's configured
+    model (``OPENAI_MODEL``) replaces the document's, as that provider does."""
+    if provider.name == "openai" and settings.llm is not None and settings.llm.openai_model:
+        return settings.llm.openai_model
+    return requested
+
+
 def price_table(settings: DocumentSettings) -> PriceTable:
     return settings.llm.prices if settings.llm is not None else PriceTable.default()
 
@@ -35,16 +43,30 @@ def rate_limits(settings: DocumentSettings, provider: Provider, model: str) -> R
     return settings.llm.default_limits if provider.name == "anthropic" else None
 
 
-def approval(cost_usd: float, *, price_known: bool, auto_approve: bool, max_usd: float) -> tuple[bool, str]:
-    """Whether an estimate is approved without a person, and the sentence recorded for it."""
+def approval(
+    cost_usd: float | None,
+    *,
+    price_known: bool,
+    auto_approve: bool,
+    max_usd: float,
+    price_note: str | None = None,
+) -> tuple[bool, str]:
+    """Whether an estimate is approved without a person, and the sentence recorded for it.
+
+    A cost that cannot be estimated (no price for the model) is never within a budget:
+    only a person, or the document's own ``auto_approve`` option, approves it.
+    """
+    cost = cost_usd if price_known else None
     if auto_approve:
-        return True, f"auto-approved by the auto_approve option (estimated ${cost_usd:.4f})"
-    if not price_known:
-        return True, "auto-approved: the model has no known price, so its cost is counted as $0"
-    if cost_usd <= max_usd:
-        return True, f"auto-approved: estimated ${cost_usd:.4f} is within the ${max_usd:.2f} budget"
+        shown = "the cost is unknown" if cost is None else f"estimated ${cost:.4f}"
+        return True, f"auto-approved by the auto_approve option ({shown})"
+    if cost is None:
+        reason = price_note or "the model has no known price, so the cost cannot be estimated"
+        return False, f"awaiting approval: {reason}"
+    if cost <= max_usd:
+        return True, f"auto-approved: estimated ${cost:.4f} is within the ${max_usd:.2f} budget"
     return False, (
-        f"awaiting approval: estimated ${cost_usd:.4f} is over the auto-approve budget of "
+        f"awaiting approval: estimated ${cost:.4f} is over the auto-approve budget of "
         f"${max_usd:.2f}; approve it to process it"
     )
 

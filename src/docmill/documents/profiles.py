@@ -12,7 +12,29 @@ custom     ``answer``: the reply to the user's prompt; Markdown as is   no
 
 Each profile writes three prompts: a map over one chunk of a longer document, a reduce
 that combines partial answers (``final`` for the last one), and, for a document of one
-chunk, the map is itself final. The expected output sizes feed the estimate.
+chunk, the map is itself final.
+
+Expected output (``Profile.expected_output_tokens``), which the estimate prices: what
+each prompt asks for, at about 4 characters (0.75 English words) a token, so a sentence
+of some 22 words is 30 tokens, a short key point 20 and an entity object 15. A reduce's
+answer has the shape of the final answer. The numbers are expectations, not limits
+(``map_max_tokens`` / ``final_max_tokens`` are the limits, and cap them). They are not
+taken from the Messages API emulator, whose replies are a few dozen tokens whatever the
+prompt asks.
+
+=========  ======================================  ============================================
+profile    map over one part of several            final answer (and every reduce)
+=========  ======================================  ============================================
+summary    450: 2-4 sentences (90), up to 5 key    700: 3-6 sentences (135), 3-8 key points
+           points (100), ~12 entities (180), the   (120), ~25 entities merged from the parts
+           other keys and JSON around them (60)    (375), the other keys and JSON (60)
+extract    the JSON object of the schema: per      the same object (a merge adds no fields)
+           property its name and a value (string
+           15, number 3, list of 5 items, nested
+           objects counted alike), plus 10
+custom     300: concise notes, about ten lines     600: the answer, taken as about a page
+                                                   (450 words), since no prompt says its length
+=========  ======================================  ============================================
 """
 
 from __future__ import annotations
@@ -25,6 +47,7 @@ from typing import Any
 from docmill.documents.options import DocumentOptions
 from docmill.documents.render import render_extract, render_summary
 from docmill.llm.jsonout import extract_json_object
+from docmill.llm.tokens import estimate_tokens
 
 _LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}(-[A-Za-z]{2,4})?$")
 
@@ -43,12 +66,16 @@ class Profile:
 
     name = ""
     json_output = True
-    map_output_tokens = 500  # expected answer of a map over one chunk of several
-    final_output_tokens = 1000  # expected answer of the final call
+    map_output_tokens = 450  # expected answer of a map over one chunk of several
+    final_output_tokens = 700  # expected answer of the final call and of every reduce
     # Kept small: the shared rate limiter reserves max_tokens of output per call, and a
     # low API tier allows only a few thousand output tokens a minute.
     map_max_tokens = 1024
     final_max_tokens = 2048
+
+    def expected_output_tokens(self, options: DocumentOptions, *, final: bool) -> int:
+        """Tokens the answer of one call is expected to hold; see the module docstring."""
+        return self.final_output_tokens if final else self.map_output_tokens
 
     def system(self, options: DocumentOptions, source: Source) -> str:
         return (
@@ -163,8 +190,10 @@ class SummaryProfile(Profile):
 
 class ExtractProfile(Profile):
     name = "extract"
-    map_output_tokens = 400
-    final_output_tokens = 800
+
+    def expected_output_tokens(self, options: DocumentOptions, *, final: bool) -> int:
+        """The schema's object, as large in a map as in the final answer."""
+        return _JSON_FRAME_TOKENS + _value_tokens(options.schema or {})
 
     def system(self, options: DocumentOptions, source: Source) -> str:
         return (
@@ -220,8 +249,8 @@ class ExtractProfile(Profile):
 class CustomProfile(Profile):
     name = "custom"
     json_output = False
-    map_output_tokens = 600
-    final_output_tokens = 1200
+    map_output_tokens = 300
+    final_output_tokens = 600
 
     def system(self, options: DocumentOptions, source: Source) -> str:
         return (
@@ -272,6 +301,37 @@ PROFILES: dict[str, Profile] = {p.name: p for p in (SummaryProfile(), ExtractPro
 
 def profile_for(options: DocumentOptions) -> Profile:
     return PROFILES[options.profile]
+
+
+_JSON_FRAME_TOKENS = 10  # a fence or line breaks around the object
+_SCALAR_TOKENS = {"string": 15, "number": 3, "integer": 3, "boolean": 2, "null": 2}
+_LIST_ITEMS = 5  # items expected in a list the schema asks for
+_MAX_DEPTH = 6
+
+
+def _value_tokens(schema: Any, depth: int = 0) -> int:
+    """Tokens of a value that fills ``schema`` (see the module docstring)."""
+    if not isinstance(schema, dict) or depth > _MAX_DEPTH:
+        return _SCALAR_TOKENS["string"]
+    if "enum" in schema or "const" in schema:
+        return 5
+    branches = schema.get("anyOf") or schema.get("oneOf")
+    if isinstance(branches, list) and branches:
+        return max(_value_tokens(branch, depth + 1) for branch in branches)
+    kind = schema.get("type", "object" if "properties" in schema else "string")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    if kind == "object":
+        properties = schema.get("properties")
+        if not isinstance(properties, dict) or not properties:
+            return 30  # an object of fields the schema does not name
+        return 2 + sum(
+            estimate_tokens(json.dumps(name)) + 2 + _value_tokens(sub, depth + 1)
+            for name, sub in properties.items()
+        )
+    if kind == "array":
+        return 2 + _LIST_ITEMS * (_value_tokens(schema.get("items"), depth + 1) + 1)
+    return _SCALAR_TOKENS.get(str(kind), _SCALAR_TOKENS["string"])
 
 
 def _language_line(source: Source) -> str:

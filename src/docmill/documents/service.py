@@ -9,7 +9,9 @@ What each action does to a document (see ``status.py`` for the moves):
 
     upload    store the file, create the document (uploaded), queue its analysis;
               the same bytes with the same options return the existing document
-              unless ``force``, also when both uploads arrive at once (a unique key)
+              unless ``force``, also when both uploads arrive at once (a unique key);
+              the model is compared as one id (no model is the configured default,
+              an alias its dated id: ``DocumentOptions.key``)
     approve   awaiting_approval -> queued, and queue the processing
     retry     failed | cancelled -> back where it stopped (uploaded, analyzed,
               awaiting_approval or queued) and queue that stage; on a document still
@@ -44,6 +46,7 @@ from docmill.documents.settings import DocumentSettings
 from docmill.documents.status import RETRYABLE, TERMINAL, Status, change_status
 from docmill.documents.storage import FileStore, Upload, display_name
 from docmill.documents.views import Page, Progress
+from docmill.llm.models import DEFAULT_MODEL
 from docmill.queue import Client
 
 __all__ = ["MAX_PAGE", "DocumentService", "Page", "Progress", "resume_stage"]
@@ -82,7 +85,7 @@ class DocumentService:
         stored = await self.store.save(data, max_bytes=self.settings.max_upload_bytes)
         kind = content_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
 
-        options_key = parsed.key()
+        options_key = parsed.key(default_model=self._default_model())
 
         def create(session: Session) -> tuple[Document, bool]:
             if not force:
@@ -301,6 +304,10 @@ class DocumentService:
             await asyncio.to_thread(self.store.delete, sha256)
 
     # ------------------------------------------------------------------ helpers
+    def _default_model(self) -> str:
+        """The model of a document uploaded without one (what processing will use)."""
+        return self.settings.llm.default_model if self.settings.llm is not None else DEFAULT_MODEL
+
     async def _find(self, document_id: int) -> Document | None:
         return await self.db.run(lambda session: session.get(Document, document_id))
 

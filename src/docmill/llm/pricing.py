@@ -8,6 +8,13 @@ standard price. The table is overridable from configuration (``[llm.prices]`` in
 A Claude model of a known line that is not in the table (a newer Opus, Sonnet or
 Haiku) is priced like the newest priced model of its line and marked
 ``provisional``; anything else unknown is a ``KeyError`` that says how to add a price.
+An unknown price is never taken as free: the estimate then has no cost and the
+document waits for approval (``docmill.documents.estimate``).
+
+The table remembers which prices came from configuration (``configured_price``): a
+server that is not Anthropic's (an OpenAI-compatible endpoint) is priced only from
+those, since Anthropic's list prices say nothing of it. A local server is free when
+configuration says so, with a price of 0 for its model.
 Prices change: check https://www.anthropic.com/pricing and override when they do.
 """
 
@@ -91,6 +98,8 @@ class PriceTable:
     prices: Mapping[str, ModelPrice] = field(default_factory=lambda: _DEFAULT_PRICES)
     batch_discount: float = DEFAULT_BATCH_DISCOUNT
     """Fraction of the standard price charged for Batch API calls (0.5 = half price)."""
+    configured: frozenset[str] = frozenset()
+    """Keys of ``prices`` set or changed by configuration (``with_overrides``)."""
 
     @classmethod
     def default(cls) -> PriceTable:
@@ -106,6 +115,7 @@ class PriceTable:
         ``output_per_mtok`` (cache prices then default to 1.25 times and 0.1 times input).
         """
         prices = dict(self.prices)
+        configured = set(self.configured)
         for name, fields in overrides.items():
             unknown = sorted(set(fields) - set(PRICE_FIELDS))
             if unknown:
@@ -126,20 +136,34 @@ class PriceTable:
                     )
                 base = ModelPrice.standard(values["input_per_mtok"], values["output_per_mtok"])
             prices[model] = dataclasses.replace(base, provisional=False, **values)
+            configured.add(model)
         discount = self.batch_discount if batch_discount is None else float(batch_discount)
         if not 0.0 <= discount <= 1.0:
             raise ValueError(f"batch_discount must be between 0 and 1, not {discount}")
-        return PriceTable(MappingProxyType(prices), discount)
+        return PriceTable(MappingProxyType(prices), discount, frozenset(configured))
 
-    def _lookup(self, model: str) -> ModelPrice | None:
+    def _key(self, model: str) -> str | None:
+        """The key of ``prices`` that ``model`` (alias, dated id, or other name) is listed under."""
         name = model.strip()
         for candidate in (name, resolve_model(name)):
             if candidate in self.prices:
-                return self.prices[candidate]
+                return candidate
         info = model_info(name)
         if info is not None and info.id in self.prices:
-            return self.prices[info.id]
+            return info.id
         return None
+
+    def _lookup(self, model: str) -> ModelPrice | None:
+        key = self._key(model)
+        return None if key is None else self.prices[key]
+
+    def configured_price(self, model: str) -> ModelPrice | None:
+        """The price configuration gives ``model`` (an alias finds its dated id's), else None.
+
+        List prices do not count: this is how a server that is not Anthropic's is priced.
+        """
+        key = self._key(model)
+        return self.prices[key] if key is not None and key in self.configured else None
 
     def price_for(self, model: str) -> ModelPrice:
         """The price of an alias or dated id; see the module docstring for unlisted models.

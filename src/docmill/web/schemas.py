@@ -89,10 +89,16 @@ class Estimate(BaseModel):
     calls: CallCounts | None = None
     input_tokens: int | None = None
     output_tokens: int | None = None
-    cost_usd: float | None = Field(default=None, description="Estimated cost at list prices.")
-    cost_usd_cached: float | None = None
-    cost_usd_batch: float | None = None
+    cost_usd: float | None = Field(
+        default=None, description="Estimated cost; null when the model has no known price (see price_note)."
+    )
+    cost_usd_cached: float | None = Field(
+        default=None, description="The cost with prompt caching; null where no prefix would be cached."
+    )
     price_known: bool | None = None
+    price_note: str | None = Field(
+        default=None, description="Why the price is unknown or provisional, and how to set it."
+    )
     eta_s: float | None = Field(default=None, description="Seconds until done, queue wait included.")
 
 
