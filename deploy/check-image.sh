@@ -33,21 +33,22 @@
 # driver and explicit ulimits, which work on hosts without systemd or overlay support. Images
 # are kept in $DOCMILL_CHECK_STATE (default ~/.cache/docmill-check-image), so the base image
 # is made once; delete that directory to reclaim the space. The build runs with the host's
-# network (--network host) so that uv reaches the package index.
+# network (--network host) so that uv reaches the package index. deploy/check-common.sh holds
+# what this script shares with deploy/check-compose.sh (that configuration, the base image).
 #
 # Exit status: 0 when every check passed, 1 when one failed, 2 on a usage error, 3 when podman
 # (or, for --make-base, debootstrap) is missing.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-DEFAULT_BASE=docker.io/library/python:3.11-slim
-LOCAL_BASE=local/python:3.11-slim
+CHECK_NAME=check-image
+# shellcheck source=deploy/check-common.sh
+. "$ROOT/deploy/check-common.sh"
 base=${DOCMILL_BASE_IMAGE:-}
 make_base=no
 tag=docmill:check
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
-die() { echo "check-image: $*" >&2; exit 1; }
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -67,8 +68,6 @@ fi
 command -v podman >/dev/null || { echo "check-image: podman is not installed (apt-get install -y podman runc)" >&2; exit 3; }
 command -v curl >/dev/null || { echo "check-image: curl is not installed" >&2; exit 3; }
 
-state=${DOCMILL_CHECK_STATE:-${XDG_CACHE_HOME:-$HOME/.cache}/docmill-check-image}
-mkdir -p "$state/storage" "$state/run"
 scratch=$(mktemp -d)
 containers=()
 cleanup() {
@@ -77,60 +76,12 @@ cleanup() {
   rm -rf "$scratch"
 }
 trap cleanup EXIT
-
-cat >"$scratch/containers.conf" <<EOF
-[containers]
-default_ulimits = ["nofile=20000:20000", "nproc=4096:4096"]
-
-[engine]
-runtime = "runc"
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-EOF
-cat >"$scratch/storage.conf" <<EOF
-[storage]
-driver = "vfs"
-graphroot = "$state/storage"
-runroot = "$state/run"
-EOF
-export CONTAINERS_CONF=$scratch/containers.conf CONTAINERS_STORAGE_CONF=$scratch/storage.conf
-
-step() { printf '\n==> %s\n' "$*"; }
-seconds_since() { echo $(( $(date +%s) - $1 )); }
-
-make_base_image() {
-  command -v debootstrap >/dev/null || { echo "check-image: --make-base needs debootstrap (apt-get install -y debootstrap)" >&2; exit 3; }
-  [ "$(id -u)" = 0 ] || die "--make-base needs root (debootstrap)"
-  local rootfs started
-  started=$(date +%s)
-  rootfs=$(mktemp -d "${TMPDIR:-/var/tmp}/docmill-rootfs.XXXXXX")
-  step "making the base image $base with debootstrap (Debian bookworm, minbase) in $rootfs"
-  debootstrap --variant=minbase --include=python3,python3-pip,python3-venv,ca-certificates \
-    bookworm "$rootfs" "${DEBIAN_MIRROR:-http://deb.debian.org/debian}" >"$scratch/debootstrap.log" 2>&1 \
-    || { tail -n 30 "$scratch/debootstrap.log" >&2; rm -rf "$rootfs"; die "debootstrap failed"; }
-  # pip may install into the system Python (the Dockerfile installs uv with it).
-  rm -f "$rootfs"/usr/lib/python3*/EXTERNALLY-MANAGED
-  # The host's CA bundle, so TLS through the host's trusted proxies works inside the build too.
-  if [ -f /etc/ssl/certs/ca-certificates.crt ]; then
-    cp /etc/ssl/certs/ca-certificates.crt "$rootfs/etc/ssl/certs/ca-certificates.crt"
-  fi
-  rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
-  # The image's / is this directory: mktemp made it 0700, which would lock every user but root out.
-  chmod 0755 "$rootfs"
-  # What the Dockerfile runs besides uv: python3 -m pip, uv venv (python3-venv), groupadd, useradd.
-  local need
-  for need in usr/bin/python3 usr/sbin/groupadd usr/sbin/useradd; do
-    [ -x "$rootfs/$need" ] || { rm -rf "$rootfs"; die "the debootstrap root has no /$need"; }
-  done
-  tar -C "$rootfs" -c . | podman import --change 'ENV LANG=C.UTF-8' --change 'CMD ["python3"]' - "$base" >/dev/null
-  rm -rf "$rootfs"
-  echo "base image $base made in $(seconds_since "$started") s"
-}
+use_check_podman "$scratch"
 
 pull=never
 if ! podman image exists "$base"; then
   if [ "$make_base" = yes ]; then
-    make_base_image
+    make_base_image "$base" "$scratch"
   else
     echo "check-image: podman has no $base; pulling it (no registry? use --make-base)"
     pull=missing

@@ -176,6 +176,10 @@ def test_redis_keeps_its_data_in_an_append_only_file_on_a_volume(compose: dict[s
     assert "--appendonly yes" in " ".join(redis["command"])
     assert "redis-data:/data" in redis["volumes"]
     assert redis["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
+    # The shell reads the password; the image's entry point gets `redis-server ...`, the one
+    # command it runs as the user redis instead of root.
+    assert redis["command"][:2] == ["sh", "-c"]
+    assert redis["command"][2].startswith("exec docker-entrypoint.sh redis-server ")
     # redis-cli authenticates with REDISCLI_AUTH, so the health check needs no password argument
     assert redis["environment"]["REDISCLI_AUTH"].startswith("${REDIS_PASSWORD:?")
 
@@ -686,15 +690,92 @@ def test_the_image_check_script_says_when_podman_is_missing(tmp_path: Path) -> N
     assert "podman is not installed" in result.stderr
 
 
-def test_the_image_check_builds_on_the_dockerfiles_base_argument() -> None:
+def test_the_image_checks_build_on_the_dockerfiles_base_argument() -> None:
     text = CHECK_IMAGE.read_text()
     base_arg = next(
         arg for kind, arg in dockerfile_instructions() if kind == "ARG" and arg.startswith("BASE_IMAGE=")
     )
     assert '--build-arg BASE_IMAGE="$base"' in text
-    # its default is the Dockerfile's, fully qualified for podman
-    assert f"DEFAULT_BASE=docker.io/library/{base_arg.split('=', 1)[1]}" in text
+    # the default both scripts share is the Dockerfile's, fully qualified for podman
+    assert f"DEFAULT_BASE=docker.io/library/{base_arg.split('=', 1)[1]}" in CHECK_COMMON.read_text()
     assert '--pull="$pull"' in text and "pull=never" in text
+    compose_check = CHECK_COMPOSE.read_text()
+    assert '--build-arg "BASE_IMAGE=$base"' in compose_check and '--pull "$pull"' in compose_check
+
+
+CHECK_COMPOSE = ROOT / "deploy" / "check-compose.sh"
+CHECK_COMMON = ROOT / "deploy" / "check-common.sh"
+STAND_INS = ROOT / "deploy" / "compose-standins"
+
+
+def run_check_compose(*args: str, path: str = "/usr/bin:/bin") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [shutil.which("bash") or "/bin/bash", str(CHECK_COMPOSE), *args],
+        capture_output=True,
+        text=True,
+        env={"PATH": path, "HOME": "/nonexistent"},
+        timeout=30,
+    )
+
+
+def test_the_compose_check_script_documents_itself_and_refuses_bad_arguments() -> None:
+    for script in (CHECK_COMPOSE, CHECK_COMMON):
+        assert subprocess.run(["bash", "-n", str(script)], capture_output=True, timeout=30).returncode == 0
+    usage = run_check_compose("--help")
+    assert usage.returncode == 0
+    for words in (
+        "--no-registry",
+        "STAND-INS",
+        "production pulls the official images",
+        "podman healthcheck run",
+    ):
+        assert words in usage.stdout
+    for args, error in (
+        (["--frobnicate"], "unknown argument: --frobnicate"),
+        (["--base"], "--base needs an image"),
+        (["/tmp", "/var"], "one checkout only"),
+        (["/nonexistent/docmill"], "no such directory"),
+    ):
+        wrong = run_check_compose(*args)
+        assert wrong.returncode == 2 and error in wrong.stderr, wrong.stderr
+
+
+def test_the_compose_check_deploys_only_a_checkout_without_env(tmp_path: Path) -> None:
+    checkout = tmp_path / "docmill"
+    checkout.mkdir()
+    result = run_check_compose(str(checkout))
+    assert result.returncode == 2 and "not a docmill checkout" in result.stderr
+    for name in ("docker-compose.yml", ".env.example", "Dockerfile"):
+        (checkout / name).write_text("")
+    # Accepted (it goes on to look for podman, which this PATH lacks) ...
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    found = shutil.which("dirname")
+    assert found is not None
+    (tools / "dirname").symlink_to(found)
+    accepted = run_check_compose(str(checkout), path=str(tools))
+    assert accepted.returncode == 3 and "podman is not installed" in accepted.stderr
+    # ... but never over an operator's .env.
+    (checkout / ".env").write_text("")
+    refused = run_check_compose(str(checkout), path=str(tools))
+    assert refused.returncode == 2 and ".env exists" in refused.stderr
+
+
+def test_every_image_compose_pulls_has_a_stand_in_saying_what_it_is(compose: dict[str, Any]) -> None:
+    pulled = {
+        name for name, service in compose["services"].items() if "image" in service and "build" not in service
+    }
+    assert pulled == {"redis", "postgres"}
+    assert {path.name for path in STAND_INS.iterdir()} == pulled
+    for name in pulled:
+        containerfile = (STAND_INS / name / "Containerfile").read_text()
+        # built on the checks' base image, and marked so that a run with a registry replaces it
+        assert "ARG BASE_IMAGE=local/python:3.11-slim" in containerfile
+        assert 'docmill.stand-in="yes"' in containerfile and '"docmill.stand-in"' in CHECK_COMPOSE.read_text()
+        assert "STAND-IN" in containerfile and "Production pulls the" in containerfile
+        assert 'ENTRYPOINT ["docker-entrypoint.sh"]' in containerfile
+        entrypoint = STAND_INS / name / "docker-entrypoint.sh"
+        assert entrypoint.stat().st_mode & 0o111, f"{entrypoint} is not executable"
 
 
 def test_the_example_pools_stop_within_the_shipped_timeouts() -> None:
