@@ -1,4 +1,4 @@
-"""The behaviour every ``RateStore.rate_take`` must show (see ``docmill.llm.ratelimit.RateStore``).
+"""The behaviour every ``RateStore`` must show (see ``docmill.llm.ratelimit.RateStore``).
 
 Run any implementation through it (memory, SQLite, Redis backends alike)::
 
@@ -7,7 +7,7 @@ Run any implementation through it (memory, SQLite, Redis backends alike)::
     async def test_sqlite_backend_meets_the_rate_store_contract(backend):
         await check_rate_store(backend)
 
-It uses real time (windows of about a second, about 1.5 s in all) and fresh random
+It uses real time (windows of about a second, about 2 s in all) and fresh random
 keys, so it can run against a shared server; waits are compared with a tolerance
 for the time the calls themselves take.
 """
@@ -42,6 +42,10 @@ async def check_rate_store(store: RateStore) -> None:
     await _keys_are_independent(store)
     await _concurrent_takes_never_overdraw(store)
     await _buckets_refill_continuously(store)
+    await _a_refund_gives_back_but_never_above_capacity(store)
+    await _a_charge_may_take_a_bucket_below_zero(store)
+    await _a_settle_on_an_unknown_bucket_starts_from_full(store)
+    await _flags_round_trip(store)
 
 
 async def _new_buckets_start_full_and_say_how_long_to_wait(store: RateStore) -> None:
@@ -99,3 +103,38 @@ async def _buckets_refill_continuously(store: RateStore) -> None:
     assert wait > 0.0
     await asyncio.sleep(wait + 0.02)
     assert await store.rate_take(key, {"r": 3}, {"r": 10}, WINDOW_S) == 0.0, "refilled after the wait given"
+
+
+async def _a_refund_gives_back_but_never_above_capacity(store: RateStore) -> None:
+    key = _key("refund")
+    assert await store.rate_take(key, {"r": 10}, {"r": 10}, WINDOW_S) == 0.0
+    await store.rate_settle(key, {"r": -4}, {"r": 10}, WINDOW_S)
+    assert await store.rate_take(key, {"r": 4}, {"r": 10}, WINDOW_S) == 0.0, "the refund can be taken again"
+    await store.rate_settle(key, {"r": -1_000}, {"r": 10}, WINDOW_S)
+    assert await store.rate_take(key, {"r": 10}, {"r": 10}, WINDOW_S) == 0.0
+    wait = await store.rate_take(key, {"r": 5}, {"r": 10}, WINDOW_S)
+    _near(wait, 0.5, "a refund of 1,000 filled the bucket to its capacity of 10, not beyond")
+
+
+async def _a_charge_may_take_a_bucket_below_zero(store: RateStore) -> None:
+    key = _key("debt")
+    assert await store.rate_take(key, {"r": 10}, {"r": 10}, WINDOW_S) == 0.0
+    await store.rate_settle(key, {"r": 5}, {"r": 10}, WINDOW_S)
+    wait = await store.rate_take(key, {"r": 5}, {"r": 10}, WINDOW_S)
+    _near(wait, 1.0, "a debt of 5 and a need of 5 at 10 per second")
+
+
+async def _a_settle_on_an_unknown_bucket_starts_from_full(store: RateStore) -> None:
+    key = _key("settle-new")
+    await store.rate_settle(key, {"r": 3}, {"r": 10}, WINDOW_S)
+    wait = await store.rate_take(key, {"r": 8}, {"r": 10}, WINDOW_S)
+    _near(wait, 0.1, "full (10) less the charge (3) lacks 1 of 8")
+
+
+async def _flags_round_trip(store: RateStore) -> None:
+    name = _key("flag")
+    assert await store.get_flag(name) is None
+    await store.set_flag(name, {"requests_per_min": 50.0, "observed_at": 1.5})
+    assert await store.get_flag(name) == {"requests_per_min": 50.0, "observed_at": 1.5}
+    await store.set_flag(name, None)
+    assert await store.get_flag(name) is None

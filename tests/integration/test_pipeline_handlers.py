@@ -251,6 +251,34 @@ async def test_a_retired_model_fails_the_document_at_once_and_the_job_completes(
 
 @pytest.mark.parametrize("llm", ["anthropic"], indirect=True)
 @pytest.mark.parametrize("queue_url", ["memory"], indirect=True)
+async def test_a_call_larger_than_the_input_limit_fails_the_document_with_the_reason(
+    context: DocumentContext, emulator: AnthropicEmulator
+) -> None:
+    # Given an account allowed 200 input tokens a minute, fewer than one call of the document needs
+    emulator.set_limits(itpm=200)
+    path = EXAMPLES[1]
+    first = await context.service.upload(path.read_bytes(), path.name)
+
+    # When it is processed, the API refuses its first call (429, retry in 60 s) and its
+    # headers tell the limit; a second such document is processed once the limit is known
+    log = await work_until(context, all_settled(context, [first.id]))
+    calls_for_the_first = emulator.stats["by_endpoint"][MESSAGES]
+    second = await context.service.upload(path.read_bytes() + b"\n\nOne more line.", "again-" + path.name)
+    await work_until(context, all_settled(context, [second.id]))
+
+    # Then each fails at once with the reason, its job completing; the second made no call
+    for document_id in (first.id, second.id):
+        failed = await context.service.get(document_id)
+        assert failed.status == "failed"
+        assert failed.error_reason is not None
+        assert "input tokens; the limit is 200 per minute" in failed.error_reason, failed.error_reason
+    assert calls_for_the_first == 1
+    assert emulator.stats["by_endpoint"][MESSAGES] == 1
+    assert log.events("job.failed") == [] and log.events("job.released") == []
+
+
+@pytest.mark.parametrize("llm", ["anthropic"], indirect=True)
+@pytest.mark.parametrize("queue_url", ["memory"], indirect=True)
 async def test_an_estimate_over_the_budget_waits_for_approval(context: DocumentContext) -> None:
     context.settings = DocumentSettings(**{**context.settings.__dict__, "auto_approve_max_usd": 0.0})
     path = EXAMPLES[1]

@@ -113,6 +113,7 @@ async def exercise_every_operation(backend: Backend, other: Backend) -> None:
     await backend.rate_take(
         "llm:model", {"requests": 1, "input_tokens": 500}, {"requests": 10, "input_tokens": 1e5}, 60
     )
+    await backend.rate_settle("llm:model", {"input_tokens": -200}, {"input_tokens": 1e5}, 60)
     await backend.put_heartbeat("worker", "host:2", {"pid": 2}, 30)
     await backend.delete_heartbeat("worker", "host:2")
     for queue in await backend.queues():

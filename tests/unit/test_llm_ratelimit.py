@@ -82,7 +82,7 @@ def limiter_for(store: MemoryRateStore, limits: RateLimits, headroom: float = 1.
     return SharedRateLimiter(store, {"claude-haiku-4-5": limits}, default=limits, headroom=headroom)
 
 
-async def test_the_limiter_charges_one_request_its_input_and_its_max_output(store: MemoryRateStore) -> None:
+async def test_acquire_charges_one_request_its_input_and_the_output_given(store: MemoryRateStore) -> None:
     limiter = limiter_for(store, RateLimits(50, 30_000, 8_000))
 
     assert await limiter.acquire("claude-haiku-4-5", 10_000, 4_000) == 0.0
@@ -107,9 +107,9 @@ async def test_admit_sleeps_short_waits_in_place(store: MemoryRateStore, clock: 
     for _ in range(60):
         await limiter.admit("claude-haiku-4-5", 1, 1, sleep=clock.sleep)
 
-    slept = await limiter.admit("claude-haiku-4-5", 1, 1, sleep=clock.sleep)
+    admission = await limiter.admit("claude-haiku-4-5", 1, 1, sleep=clock.sleep)
 
-    assert slept == pytest.approx(1.0, abs=0.02)
+    assert admission.slept_s == pytest.approx(1.0, abs=0.02)
     assert clock.slept == [pytest.approx(1.0, abs=0.02)]
 
 

@@ -51,19 +51,20 @@ class Calls:
             source=self.source,
             options=self.options,
         )
-        return self._request(prompt, final=total == 1)
+        return self._request(prompt, final=total == 1, step="map")
 
     def reduce(self, partials: list[str], *, final: bool) -> LLMRequest:
         """The call combining earlier answers (raw answer texts, in document order)."""
         shown = [self.profile.partial_view(text) for text in partials]
         prompt = self.profile.reduce_prompt(shown, final=final, source=self.source, options=self.options)
-        return self._request(prompt, final=final)
+        return self._request(prompt, final=final, step="reduce")
 
-    def _request(self, prompt: str, *, final: bool) -> LLMRequest:
+    def _request(self, prompt: str, *, final: bool, step: str) -> LLMRequest:
         return LLMRequest(
             model=self.model,
             system=self.system,
             prompt=prompt,
             max_tokens=self.max_tokens(final=final),
             json_output=self.profile.json_output,
+            purpose=f"{self.profile.name}:{'final' if final else step}",
         )

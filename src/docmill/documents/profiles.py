@@ -68,8 +68,8 @@ class Profile:
     json_output = True
     map_output_tokens = 450  # expected answer of a map over one chunk of several
     final_output_tokens = 700  # expected answer of the final call and of every reduce
-    # Kept small: the shared rate limiter reserves max_tokens of output per call, and a
-    # low API tier allows only a few thousand output tokens a minute.
+    # Kept small: the shared rate limiter reserves max_tokens of output for a purpose's first
+    # calls (then what its answers use), and a low API tier allows a few thousand a minute.
     map_max_tokens = 1024
     final_max_tokens = 2048
 

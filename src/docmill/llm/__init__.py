@@ -16,13 +16,16 @@ from docmill.llm.errors import (
     ProviderUnavailable,
     ProviderUnreachable,
     RateLimited,
+    RequestExceedsLimit,
     RetryableLLMError,
     SpendLimitReached,
 )
 from docmill.llm.factory import build_provider
+from docmill.llm.limits import RateLimits
 from docmill.llm.models import DEFAULT_MODEL, RETIRED_MODELS, context_window, resolve_model
 from docmill.llm.pricing import ModelPrice, PriceTable
-from docmill.llm.ratelimit import MemoryRateStore, RateLimits, RateStore, SharedRateLimiter
+from docmill.llm.rate_store import MemoryRateStore, RateStore
+from docmill.llm.ratelimit import SharedRateLimiter
 from docmill.llm.settings import LLMSettings
 from docmill.llm.tokens import estimate_request_tokens, estimate_tokens
 from docmill.llm.types import LLMRequest, LLMResponse, Provider, Usage
@@ -49,6 +52,7 @@ __all__ = [
     "RateLimited",
     "RateLimits",
     "RateStore",
+    "RequestExceedsLimit",
     "RetryableLLMError",
     "SharedRateLimiter",
     "SpendLimitReached",

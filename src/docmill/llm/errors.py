@@ -12,7 +12,9 @@
     │   ├── AuthenticationFailed      401/403, or no key configured
     │   ├── ModelUnavailable          404 on the model: retired (names its successor) or unknown
     │   ├── SpendLimitReached         credit balance, billing or spend limit exhausted
-    │   └── InvalidRequest            400/413/422: the request itself is wrong (too long, bad field)
+    │   ├── InvalidRequest            400/413/422: the request itself is wrong (too long, bad field)
+    │   └── RequestExceedsLimit       one request needs more input tokens than the model's
+    │                                 per-minute limit: it would be refused (429) for ever
     └── MalformedOutput               JSON was asked for and the answer held none; ``response``
                                       carries the usage and cost already paid; a new attempt may help
 
@@ -154,6 +156,25 @@ class SpendLimitReached(PermanentLLMError):
 
 class InvalidRequest(PermanentLLMError):
     """The request itself is wrong (400/413/422): too long, a bad field, max_tokens too high."""
+
+
+class RequestExceedsLimit(PermanentLLMError):
+    """One request needs more input tokens than the model allows per minute, so no wait can
+    ever let it through; raised before the call (or instead of the API's 429) from limits
+    the API reported or the operator configured, never from the built-in defaults alone."""
+
+    def __init__(
+        self, *, model: str, needed_tokens: int, limit_per_min: float, request_id: str | None = None
+    ) -> None:
+        self.model = model
+        self.needed_tokens = needed_tokens
+        self.limit_per_min = limit_per_min
+        super().__init__(
+            f"A call to {model} needs {needed_tokens:,} input tokens; the limit is "
+            f"{limit_per_min:,.0f} per minute, so the API would refuse it for ever; choose a model "
+            "or an API tier with a higher input-token limit.",
+            request_id=request_id,
+        )
 
 
 class MalformedOutput(LLMError):

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from docmill.llm.errors import AuthenticationFailed
+from docmill.llm.limits import key_fingerprint
 from docmill.llm.models import resolve_model
-from docmill.llm.ratelimit import RateStore, SharedRateLimiter
+from docmill.llm.rate_store import RateStore
+from docmill.llm.ratelimit import SharedRateLimiter
 from docmill.llm.settings import LLMSettings
 from docmill.llm.types import Provider
 
@@ -13,7 +15,8 @@ def build_provider(settings: LLMSettings, *, rate_store: RateStore | None = None
     """The provider of ``settings.resolved_provider()``.
 
     With a ``rate_store`` the Anthropic provider takes every call through a
-    ``SharedRateLimiter`` (configured limits, then those the API reports). An
+    ``SharedRateLimiter`` (configured limits, then those the API reports), its buckets and
+    learned limits named by a hash of the key (of the URL and key for OpenAI). An
     OpenAI-compatible server is limited only when ``settings.limits`` names its model:
     local servers usually have no limits to keep. Raises ``AuthenticationFailed`` when
     Anthropic is chosen explicitly without a key, ``ValueError`` for OpenAI without a URL.
@@ -29,7 +32,12 @@ def build_provider(settings: LLMSettings, *, rate_store: RateStore | None = None
                 "No Claude API key is set; set CLAUDE_API_KEY (or choose provider extractive)."
             )
         limiter = (
-            SharedRateLimiter(rate_store, settings.limits, default=settings.default_limits)
+            SharedRateLimiter(
+                rate_store,
+                settings.limits,
+                default=settings.default_limits,
+                account=key_fingerprint(settings.anthropic_api_key),
+            )
             if rate_store is not None
             else None
         )
@@ -46,7 +54,12 @@ def build_provider(settings: LLMSettings, *, rate_store: RateStore | None = None
         model = settings.openai_model
         limited = model is not None and resolve_model(model) in {resolve_model(m) for m in settings.limits}
         limiter = (
-            SharedRateLimiter(rate_store, settings.limits, default=settings.default_limits)
+            SharedRateLimiter(
+                rate_store,
+                settings.limits,
+                default=settings.default_limits,
+                account=key_fingerprint(f"{settings.openai_base_url} {settings.openai_api_key or ''}"),
+            )
             if rate_store is not None and limited
             else None
         )

@@ -1,28 +1,56 @@
 """A rate limiter shared by every worker on every host, over token buckets in a ``RateStore``.
 
-Each model has three buckets per minute: requests, input tokens and output tokens,
-as the Anthropic API counts them. ``SharedRateLimiter.acquire`` takes one request,
-the input tokens and ``max_tokens`` output tokens (the most the call can produce) from
-the shared store, all or nothing, and says how long to wait when they are not there.
+Each API key and model has three buckets per minute: requests, input tokens and output
+tokens, as the Anthropic API counts them. One call goes through three steps:
 
-Capacities start from configuration (``RateLimits`` per model, else ``default``) and
-are replaced by what the API reports in its ``anthropic-ratelimit-*-limit`` headers
-(``observe``). They are scaled by ``headroom`` (0.95): the store's clock and the API's
-disagree by network latency and jitter, and a limiter that admits exactly the API's
-limit would, now and then, be a few milliseconds early and get a 429.
+    admit    take one request, the input tokens and an *estimate* of the output tokens
+             (``docmill.llm.output_estimate``, at most ``max_tokens``) from the shared
+             buckets, all or nothing; a short wait is slept in place, a long one raises
+             ``RateLimited``; a request whose input alone exceeds the per-minute limit
+             raises ``RequestExceedsLimit``, since no wait would ever let it through
+    learn    the answer's ``anthropic-ratelimit-*-limit`` headers become the limits of the
+             key and model for the whole cluster
+    settle   the answer's usage replaces what admit took: the difference is charged (the
+             level may fall below zero, so later calls wait) or refunded (never above the
+             capacity), and the output tokens teach the estimate
+
+Limits in force for a model, first found wins: those the API last reported for this key
+(the store's flag ``llm:limits:<key hash>:<model id>``; the key itself is never stored),
+those configured for the model, the configured default, the built-in ``TIER_1_LIMITS``.
+Every process passes its capacities to the buckets, and a smaller capacity cuts a
+bucket's level, so each process reads the flag before its first call of a model and
+then every ``refresh_s``; a process that knows only the built-in default reads it
+before every call until the flag exists, so the first answer anywhere in the cluster
+lifts every process at once and no process cuts a learned capacity down to the default.
+The process that sees the limits change writes the flag; the others adopt it when they
+next read it (a newer observation wins).
+
+Capacities are scaled by ``headroom`` (0.95): the store's clock and the API's disagree by
+network latency and jitter, and a limiter that admits exactly the API's limit would, now
+and then, be a few milliseconds early and get a 429.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
 
-from docmill.llm.errors import RateLimited
+from docmill.llm.errors import RateLimited, RequestExceedsLimit
+from docmill.llm.limits import REFRESH_S, LearnedLimits
+from docmill.llm.limits import TIER_1_LIMITS as TIER_1_LIMITS
+from docmill.llm.limits import RateLimits as RateLimits
+from docmill.llm.limits import key_fingerprint as key_fingerprint
 from docmill.llm.models import resolve_model
+from docmill.llm.output_estimate import OutputEstimator
+from docmill.llm.rate_store import MemoryRateStore as MemoryRateStore
+from docmill.llm.rate_store import RateStore as RateStore
+from docmill.llm.types import Usage
+
+log = logging.getLogger("docmill.llm")
 
 WINDOW_S = 60.0
 DEFAULT_HEADROOM = 0.95
@@ -30,113 +58,35 @@ MAX_SLEEP_S = 2.0
 """Longest wait ``admit`` sleeps in place; a longer one releases the job instead."""
 _WAKE_MARGIN_S = 0.01
 KEY_PREFIX = "llm:rate:"
-
-_HEADER_FIELDS = {
-    "anthropic-ratelimit-requests-limit": "requests_per_min",
-    "anthropic-ratelimit-input-tokens-limit": "input_tokens_per_min",
-    "anthropic-ratelimit-output-tokens-limit": "output_tokens_per_min",
-}
+_BUCKETS = (
+    ("requests", "requests_per_min"),
+    ("input_tokens", "input_tokens_per_min"),
+    ("output_tokens", "output_tokens_per_min"),
+)
 
 
 @dataclass(frozen=True, slots=True)
-class RateLimits:
-    """Per-minute limits of one model."""
+class Admission:
+    """What ``admit`` took for one call, for ``settle`` to correct."""
 
-    requests_per_min: float
-    input_tokens_per_min: float
-    output_tokens_per_min: float
+    model_id: str
+    purpose: str
+    taken: Mapping[str, float]
+    """Bucket name -> what was taken from it; a bucket without a limit is absent."""
+    slept_s: float = 0.0
 
-
-TIER_1_LIMITS = RateLimits(requests_per_min=50, input_tokens_per_min=30_000, output_tokens_per_min=8_000)
-"""Anthropic's lowest tier for Sonnet/Opus: a safe start until the API's headers say more."""
-
-
-class RateStore(Protocol):
-    """Token buckets shared by every worker on every host (the queue ``Backend`` implements it).
-
-    ``rate_take(key, costs, capacities, window_s)`` must behave exactly so, atomically
-    for each call (``tests/integration/rate_store_contract.py`` checks an implementation):
-
-    1. For each ``name`` in ``costs`` there is one bucket, ``f"{key}:{name}"``, holding a
-       ``level`` and the time it was last updated. ``capacities`` must name every key of
-       ``costs``; extra names in ``capacities`` are ignored.
-    2. The bucket holds at most ``C = capacities[name]`` and refills continuously at
-       ``C / window_s`` per second, using the capacity given in *this* call (a call with
-       a smaller capacity than before cuts the level down to it). A bucket never seen
-       before, or idle (not updated) for more than ``2 * window_s``, starts full.
-    3. Each cost needs ``min(cost, C)`` in its bucket: a cost above the capacity counts
-       as the capacity, so a request bigger than a whole window still passes when the
-       bucket is full, instead of never.
-    4. If every bucket holds what it needs, every bucket pays it at once and the result
-       is exactly ``0.0``. Otherwise nothing is taken (the refill is kept) and the result
-       is the largest ``(need - level) / (C / window_s)`` over the buckets that lack:
-       the seconds until every bucket would suffice (at the current rate, barring other
-       takers). It is always ``> 0`` in this case.
-    5. The clock is the store's: ``time.monotonic`` in one process, ``time.time`` in
-       SQLite, Redis ``TIME`` on Redis, so every host measures refill alike.
-    """
-
-    async def rate_take(
-        self, key: str, costs: Mapping[str, float], capacities: Mapping[str, float], window_s: float
-    ) -> float: ...
-
-
-@dataclass(slots=True)
-class _Bucket:
-    level: float
-    updated_at: float
-
-
-class MemoryRateStore:
-    """``RateStore`` in this process only: for tests and a single worker process.
-
-    ``clock`` is a seam so tests can move time by hand.
-    """
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self._buckets: dict[str, _Bucket] = {}
-
-    async def rate_take(
-        self, key: str, costs: Mapping[str, float], capacities: Mapping[str, float], window_s: float
-    ) -> float:
-        # No await inside: atomic with respect to every other coroutine of this loop.
-        return self.rate_take_now(key, costs, capacities, window_s)
-
-    def rate_take_now(
-        self, key: str, costs: Mapping[str, float], capacities: Mapping[str, float], window_s: float
-    ) -> float:
-        """``rate_take`` without the lock, for synchronous callers (one thread)."""
-        now = self._clock()
-        refilled: dict[str, _Bucket] = {}
-        wait_s = 0.0
-        for name, cost in costs.items():
-            capacity = float(capacities[name])
-            rate = capacity / window_s
-            old = self._buckets.get(f"{key}:{name}")
-            if old is None or now - old.updated_at > 2 * window_s:
-                level = capacity
-            else:
-                level = min(capacity, old.level + max(0.0, now - old.updated_at) * rate)
-            refilled[name] = _Bucket(level, now)
-            need = min(float(cost), capacity)
-            if level < need:
-                wait_s = max(wait_s, (need - level) / rate)
-        if wait_s == 0.0:
-            for name, bucket in refilled.items():
-                bucket.level -= min(float(costs[name]), float(capacities[name]))
-        for name, bucket in refilled.items():
-            self._buckets[f"{key}:{name}"] = bucket
-        return wait_s
-
-    def level(self, key: str, name: str) -> float | None:
-        """The stored level of one bucket (not refilled to now); None when never taken from."""
-        bucket = self._buckets.get(f"{key}:{name}")
-        return None if bucket is None else bucket.level
+    @property
+    def output_tokens(self) -> float:
+        """The output tokens reserved: the estimate, cut to the bucket's capacity."""
+        return self.taken.get("output_tokens", 0.0)
 
 
 class SharedRateLimiter:
-    """Keeps requests and tokens per minute of each model under the API's limits, across hosts."""
+    """Keeps requests and tokens per minute of each model under the API's limits, across hosts.
+
+    ``account`` names the API key (``key_fingerprint``), so two keys never share buckets
+    or learned limits. ``clock`` times ``refresh_s``; ``estimator`` learns output sizes.
+    """
 
     def __init__(
         self,
@@ -144,48 +94,109 @@ class SharedRateLimiter:
         limits: Mapping[str, RateLimits],
         *,
         default: RateLimits,
+        account: str = "",
         headroom: float = DEFAULT_HEADROOM,
         window_s: float = WINDOW_S,
+        refresh_s: float = REFRESH_S,
+        estimator: OutputEstimator | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not 0.0 < headroom <= 1.0:
             raise ValueError(f"headroom must be in (0, 1], not {headroom}")
         self._store = store
         self._configured = {resolve_model(name): value for name, value in limits.items()}
-        self._learned: dict[str, RateLimits] = {}
         self._default = default
+        self._default_is_builtin = default == TIER_1_LIMITS
+        self._account = account
         self._headroom = headroom
         self._window_s = window_s
+        self._learned = LearnedLimits(store, account, refresh_s=refresh_s, clock=clock)
+        self._estimator = estimator or OutputEstimator()
 
+    # ------------------------------------------------------------------ limits
     def limits_for(self, model: str) -> RateLimits:
-        """The limits in force for a model: learned from the API, else configured, else the default."""
+        """The limits in force for a model as this process knows them now (no I/O)."""
         model_id = resolve_model(model)
         return self._learned.get(model_id) or self._configured.get(model_id) or self._default
 
-    async def acquire(self, model: str, input_tokens: int, max_output_tokens: int) -> float:
-        """Take one request and its tokens for ``model``: 0.0 means go now, else wait that many seconds.
+    async def current_limits(self, model: str) -> RateLimits:
+        """``limits_for`` after reading what the cluster learned, when that is due."""
+        await self._refresh(resolve_model(model))
+        return self.limits_for(model)
 
-        When the answer is not 0.0 nothing was taken; call again after waiting.
-        """
-        limits = self.limits_for(model)
-        wanted = {
-            "requests": (1.0, limits.requests_per_min),
-            "input_tokens": (float(input_tokens), limits.input_tokens_per_min),
-            "output_tokens": (float(max_output_tokens), limits.output_tokens_per_min),
-        }
-        # A limit that is not positive or not finite means "no limit" for that bucket.
-        usable = {
-            name: (cost, capacity * self._headroom)
-            for name, (cost, capacity) in wanted.items()
-            if capacity > 0 and math.isfinite(capacity)
-        }
-        if not usable:
-            return 0.0
-        return await self._store.rate_take(
-            KEY_PREFIX + resolve_model(model),
-            {name: cost for name, (cost, _) in usable.items()},
-            {name: capacity for name, (_, capacity) in usable.items()},
-            self._window_s,
+    def _knows_only_the_builtin_default(self, model_id: str) -> bool:
+        return (
+            self._learned.get(model_id) is None
+            and model_id not in self._configured
+            and self._default_is_builtin
         )
+
+    async def _refresh(self, model_id: str) -> None:
+        # Knowing only the built-in default, read before every call: the first answer
+        # anywhere in the cluster must lift this process before it cuts a bucket.
+        await self._learned.refresh(model_id, always=self._knows_only_the_builtin_default(model_id))
+
+    def _bucket_key(self, model_id: str) -> str:
+        return f"{KEY_PREFIX}{self._account}:{model_id}" if self._account else KEY_PREFIX + model_id
+
+    def observe(self, model: str, headers: Mapping[str, str]) -> RateLimits | None:
+        """Learn a model's limits from ``anthropic-ratelimit-*-limit`` headers, in this process.
+
+        A header that is absent or not a positive number keeps the limit in force. Returns
+        the new limits when they changed what this process knew, else None.
+        """
+        model_id = resolve_model(model)
+        return self._learned.observe(model_id, headers, self.limits_for(model_id))
+
+    async def learn(self, model: str, headers: Mapping[str, str]) -> None:
+        """``observe``, and when the limits changed, tell the cluster (never raises)."""
+        if self.observe(model, headers) is not None:
+            await self._learned.share(resolve_model(model))
+
+    def never_fits(self, model: str, input_tokens: int) -> RequestExceedsLimit | None:
+        """The error for a request whose input alone exceeds the model's input tokens per
+        minute (learned or configured; the built-in default is not trusted for it), else None."""
+        model_id = resolve_model(model)
+        if self._knows_only_the_builtin_default(model_id):
+            return None
+        limit = self.limits_for(model_id).input_tokens_per_min
+        if limit > 0 and math.isfinite(limit) and input_tokens > limit:
+            return RequestExceedsLimit(model=model_id, needed_tokens=input_tokens, limit_per_min=limit)
+        return None
+
+    def _capacities(self, model_id: str) -> dict[str, float]:
+        """Bucket name -> capacity; a limit that is not positive or not finite means none."""
+        limits = self.limits_for(model_id)
+        capacities: dict[str, float] = {}
+        for bucket, name in _BUCKETS:
+            capacity = float(getattr(limits, name))
+            if capacity > 0 and math.isfinite(capacity):
+                capacities[bucket] = capacity * self._headroom
+        return capacities
+
+    # ------------------------------------------------------------------ taking and settling
+    async def _take(self, model_id: str, costs: Mapping[str, float]) -> tuple[float, dict[str, float]]:
+        capacities = self._capacities(model_id)
+        usable = {name: float(cost) for name, cost in costs.items() if name in capacities}
+        if not usable:
+            return 0.0, {}
+        wait_s = await self._store.rate_take(
+            self._bucket_key(model_id), usable, {n: capacities[n] for n in usable}, self._window_s
+        )
+        return wait_s, {name: min(cost, capacities[name]) for name, cost in usable.items()}
+
+    async def acquire(self, model: str, input_tokens: int, output_tokens: int) -> float:
+        """Take one request, ``input_tokens`` and ``output_tokens`` for ``model``: 0.0 means
+        go now, else wait that many seconds (nothing was taken; call again after waiting)."""
+        model_id = resolve_model(model)
+        await self._refresh(model_id)
+        costs = {"requests": 1.0, "input_tokens": float(input_tokens), "output_tokens": float(output_tokens)}
+        wait_s, _ = await self._take(model_id, costs)
+        return wait_s
+
+    def output_estimate(self, model: str, purpose: str, max_output_tokens: int) -> int:
+        """The output tokens ``admit`` reserves now for a call of ``purpose``."""
+        return self._estimator.estimate((resolve_model(model), purpose), max_output_tokens)
 
     async def admit(
         self,
@@ -193,43 +204,63 @@ class SharedRateLimiter:
         input_tokens: int,
         max_output_tokens: int,
         *,
+        purpose: str = "",
         max_sleep_s: float = MAX_SLEEP_S,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    ) -> float:
-        """``acquire`` until granted, sleeping in place up to ``max_sleep_s`` in all; returns the sleep.
+    ) -> Admission:
+        """Take a call's request, input and estimated output, sleeping up to ``max_sleep_s`` in all.
 
-        Raises ``RateLimited(from_limiter=True)`` with the wait still needed when sleeping
-        it would go past ``max_sleep_s``: nothing is taken and no API call is made.
+        Raises ``RequestExceedsLimit`` when the input can never fit, and
+        ``RateLimited(from_limiter=True)`` with the wait still needed when sleeping it
+        would go past ``max_sleep_s``; either way nothing is taken and no call is made.
         """
+        model_id = resolve_model(model)
+        await self._refresh(model_id)
+        too_large = self.never_fits(model_id, input_tokens)
+        if too_large is not None:
+            raise too_large
+        costs = {
+            "requests": 1.0,
+            "input_tokens": float(input_tokens),
+            "output_tokens": float(self.output_estimate(model_id, purpose, max_output_tokens)),
+        }
         slept = 0.0
         while True:
-            wait_s = await self.acquire(model, input_tokens, max_output_tokens)
+            wait_s, taken = await self._take(model_id, costs)
             if wait_s <= 0.0:
-                return slept
+                return Admission(model_id, purpose, taken, slept)
             if slept + wait_s > max_sleep_s:
                 raise RateLimited(retry_after_s=wait_s, from_limiter=True)
             await sleep(wait_s + _WAKE_MARGIN_S)
             slept += wait_s + _WAKE_MARGIN_S
+            await self._refresh(model_id)
 
-    def observe(self, model: str, headers: Mapping[str, str]) -> None:
-        """Learn a model's limits from ``anthropic-ratelimit-*-limit`` headers; used from now on.
+    async def settle(self, admission: Admission, usage: Usage) -> None:
+        """Replace what ``admit`` took by what the answer used, and learn its output size.
 
-        A header that is absent or not a positive number keeps the limit in force.
+        Input counts as the API counts it against the limit: uncached input plus cache
+        writes (cache reads are not limited). A store that cannot be reached is logged,
+        never raised: the answer is paid for and must not be lost.
         """
-        learned: dict[str, float] = {}
-        lowered = {name.lower(): value for name, value in headers.items()}
-        for header, field_name in _HEADER_FIELDS.items():
-            try:
-                value = float(lowered[header])
-            except (KeyError, ValueError):
-                continue
-            if value > 0 and math.isfinite(value):
-                learned[field_name] = value
-        if not learned:
+        self._estimator.record((admission.model_id, admission.purpose), usage.output_tokens)
+        used = {
+            "input_tokens": float(usage.input_tokens + usage.cache_creation_input_tokens),
+            "output_tokens": float(usage.output_tokens),
+        }
+        capacities = self._capacities(admission.model_id)
+        charges = {
+            name: used[name] - admission.taken.get(name, 0.0)
+            for name in used
+            if name in capacities and used[name] != admission.taken.get(name, 0.0)
+        }
+        if not charges:
             return
-        current = self.limits_for(model)
-        self._learned[resolve_model(model)] = RateLimits(
-            requests_per_min=learned.get("requests_per_min", current.requests_per_min),
-            input_tokens_per_min=learned.get("input_tokens_per_min", current.input_tokens_per_min),
-            output_tokens_per_min=learned.get("output_tokens_per_min", current.output_tokens_per_min),
-        )
+        try:
+            await self._store.rate_settle(
+                self._bucket_key(admission.model_id),
+                charges,
+                {name: capacities[name] for name in charges},
+                self._window_s,
+            )
+        except Exception as exc:
+            log.warning("llm.settle_failed model=%s error=%s", admission.model_id, exc)

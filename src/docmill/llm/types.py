@@ -25,6 +25,9 @@ class LLMRequest:
     json_output: bool = False
     """Ask for a JSON object; the response text is then that object, serialised."""
     temperature: float = 0.0
+    purpose: str = ""
+    """What the call is for (``summary:map``): answers of one purpose have similar lengths, so
+    the rate limiter learns per purpose how many output tokens to reserve. Never sent."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -309,6 +309,22 @@ class Backend(abc.ABC):
         buckets follow the server's clock.
         """
 
+    @abc.abstractmethod
+    async def rate_settle(
+        self,
+        key: str,
+        charges: Mapping[str, float],
+        capacities: Mapping[str, float],
+        window_s: float,
+    ) -> None:
+        """Correct what ``rate_take`` took once the real cost is known; never waits.
+
+        Each bucket ``key:name`` of ``charges`` is refilled as ``rate_take`` refills it,
+        then ``charges[name]`` is taken from it unconditionally: a positive charge may
+        leave the level below zero, so later takes wait until the debt is refilled; a
+        negative charge gives tokens back, never above ``capacities[name]``.
+        """
+
     # ------------------------------------------------------------ heartbeats
     @abc.abstractmethod
     async def put_heartbeat(self, kind: str, member: str, data: Mapping[str, Any], ttl_s: float) -> None:

@@ -45,3 +45,27 @@ def take(
         for name, bucket in refilled.items()
     }
     return 0.0, taken
+
+
+def settle(
+    buckets: Mapping[str, Bucket | None],
+    charges: Mapping[str, float],
+    capacities: Mapping[str, float],
+    window_s: float,
+    now: float,
+) -> dict[str, Bucket]:
+    """Refill every bucket to ``now``, then take ``charges[name]`` from it unconditionally.
+
+    A positive charge may leave the level below zero (later takes wait for the debt to
+    refill); a negative one gives tokens back, never above the capacity. Returns the
+    new buckets, ready to store.
+    """
+    settled: dict[str, Bucket] = {}
+    for name, charge in charges.items():
+        capacity = float(capacities[name])
+        rate = capacity / window_s if window_s > 0 else float("inf")
+        old = buckets.get(name)
+        refill = 0.0 if old is None else max(0.0, now - old.updated_at) * rate
+        level = capacity if old is None else min(capacity, old.level + refill)
+        settled[name] = Bucket(min(capacity, level - float(charge)), now)
+    return settled

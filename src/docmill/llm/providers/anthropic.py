@@ -2,9 +2,11 @@
 
 Retrying is the queue's job: a 429/529 becomes ``RateLimited`` / ``Overloaded`` with
 the API's ``retry-after`` and the job is released for that long without spending an
-attempt. Every answer's ``anthropic-ratelimit-*`` headers (errors included) feed the
-shared limiter's ``observe``. ``count_tokens`` asks the API's counting endpoint and
-falls back to the offline estimate when that fails for any reason but the key.
+attempt. Every call passes the shared limiter: ``admit`` before it, ``learn`` from every
+answer's ``anthropic-ratelimit-*`` headers (errors included), and ``settle`` to the usage
+of an answer; a request the limits show can never fit fails with ``RequestExceedsLimit``.
+``count_tokens`` asks the API's counting endpoint and falls back to the offline estimate
+when that fails for any reason but the key.
 
 ``LLMRequest.temperature`` is not sent: the Messages API as the SDK (2.14) describes
 it has no such parameter any more.
@@ -27,6 +29,7 @@ from docmill.llm.errors import (
     ModelUnavailable,
     ProviderUnavailable,
     ProviderUnreachable,
+    RateLimited,
 )
 from docmill.llm.jsonout import extract_json_object, with_json_instruction
 from docmill.llm.models import deprecation_date, resolve_model, retirement_message
@@ -133,9 +136,9 @@ class AnthropicProvider:
             log.warning("llm.model_deprecated model=%s retires_on=%r", resolved, retires_on)
         return resolved
 
-    def _observe(self, model: str, headers: Mapping[str, str]) -> None:
+    async def _learn(self, model: str, headers: Mapping[str, str]) -> None:
         if self._limiter is not None:
-            self._limiter.observe(model, headers)
+            await self._limiter.learn(model, headers)
 
     def _cost(self, answered_by: str, requested: str, usage: Usage) -> float:
         for model in (answered_by, requested):
@@ -149,11 +152,14 @@ class AnthropicProvider:
     async def complete(self, request: LLMRequest) -> LLMResponse:
         model = self._check_model(request.model)
         system = with_json_instruction(request.system) if request.json_output else request.system
+        input_tokens = estimate_request_tokens(system, request.prompt)
+        admission = None
         if self._limiter is not None:
-            await self._limiter.admit(
+            admission = await self._limiter.admit(
                 model,
-                estimate_request_tokens(system, request.prompt),
+                input_tokens,
                 request.max_tokens,
+                purpose=request.purpose,
                 max_sleep_s=self._max_sleep_s,
             )
         try:
@@ -164,14 +170,20 @@ class AnthropicProvider:
                 messages=[{"role": "user", "content": request.prompt}],
             )
         except anthropic.APIStatusError as exc:
-            self._observe(model, exc.response.headers)
-            raise map_anthropic_error(exc, request.model, base_url=self._base_url) from exc
+            await self._learn(model, exc.response.headers)
+            error = map_anthropic_error(exc, request.model, base_url=self._base_url)
+            if isinstance(error, RateLimited) and self._limiter is not None:
+                # The 429 taught the limits: a request bigger than a whole minute fails now.
+                error = self._limiter.never_fits(model, input_tokens) or error
+            raise error from exc
         except anthropic.APIError as exc:
             raise map_anthropic_error(exc, request.model, base_url=self._base_url) from exc
-        self._observe(model, raw.headers)
+        await self._learn(model, raw.headers)
         message = await raw.parse()
         text = "".join(block.text for block in message.content if block.type == "text")
         usage = _usage(message)
+        if self._limiter is not None and admission is not None:
+            await self._limiter.settle(admission, usage)
         response = LLMResponse(
             text=text,
             usage=usage,

@@ -26,7 +26,7 @@ from docmill.llm.errors import (
 from docmill.llm.jsonout import extract_json_object, with_json_instruction
 from docmill.llm.pricing import PriceTable
 from docmill.llm.providers._http import Endpoint, error_for_status
-from docmill.llm.ratelimit import MAX_SLEEP_S, SharedRateLimiter
+from docmill.llm.ratelimit import MAX_SLEEP_S, Admission, SharedRateLimiter
 from docmill.llm.settings import mask_url
 from docmill.llm.tokens import estimate_request_tokens, estimate_tokens
 from docmill.llm.types import LLMRequest, LLMResponse, Usage
@@ -100,11 +100,13 @@ class OpenAICompatProvider:
     async def complete(self, request: LLMRequest) -> LLMResponse:
         model = self._model_for(request)
         system = with_json_instruction(request.system) if request.json_output else request.system
+        admission = None
         if self._limiter is not None:
-            await self._limiter.admit(
+            admission = await self._limiter.admit(
                 model,
                 estimate_request_tokens(system, request.prompt),
                 request.max_tokens,
+                purpose=request.purpose,
                 max_sleep_s=self._max_sleep_s,
             )
         body: dict[str, Any] = {
@@ -137,7 +139,17 @@ class OpenAICompatProvider:
         request_id = answer.headers.get("x-request-id")
         if answer.is_error:
             raise self._error(answer, model, request_id)
-        return self._response(request, model, system, answer, request_id)
+        try:
+            response = self._response(request, model, system, answer, request_id)
+        except MalformedOutput as exc:  # paid for all the same
+            await self._settle(admission, exc.response.usage)
+            raise
+        await self._settle(admission, response.usage)
+        return response
+
+    async def _settle(self, admission: Admission | None, usage: Usage) -> None:
+        if self._limiter is not None and admission is not None:
+            await self._limiter.settle(admission, usage)
 
     def _error(self, answer: httpx.Response, model: str, request_id: str | None) -> LLMError:
         message, code = _error_details(answer)

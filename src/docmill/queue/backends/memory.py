@@ -22,7 +22,7 @@ Storage::
     _queues      every queue name ever dispatched to or paused
     _heartbeats  kind -> member -> (expires_at, data)
     _flags       name -> data
-    _buckets     "key:name" -> Bucket (token buckets of rate_take)
+    _buckets     "key:name" -> Bucket (token buckets of rate_take and rate_settle)
 
 ``self.clock`` returns epoch seconds; tests replace it to move time.
 """
@@ -46,7 +46,7 @@ from docmill.queue.backend import (
     QueueStats,
     Reservation,
 )
-from docmill.queue.buckets import Bucket, take
+from docmill.queue.buckets import Bucket, settle, take
 from docmill.queue.job import WAITING, ErrorInfo, Job, JobState
 
 LEASE_EXPIRED = ErrorInfo(
@@ -405,6 +405,23 @@ class MemoryBackend(Backend):
         for name, bucket in new.items():
             self._buckets[f"{key}:{name}"] = bucket
         return wait_s
+
+    async def rate_settle(
+        self,
+        key: str,
+        charges: Mapping[str, float],
+        capacities: Mapping[str, float],
+        window_s: float,
+    ) -> None:
+        now = self.clock()
+        stale = now - 2 * window_s
+        current = {
+            name: bucket
+            for name in charges
+            if (bucket := self._buckets.get(f"{key}:{name}")) is not None and bucket.updated_at > stale
+        }
+        for name, bucket in settle(current, charges, capacities, window_s, now).items():
+            self._buckets[f"{key}:{name}"] = bucket
 
     async def put_heartbeat(self, kind: str, member: str, data: Mapping[str, Any], ttl_s: float) -> None:
         self._heartbeats.setdefault(kind, {})[member] = (self.clock() + ttl_s, dict(data))

@@ -54,6 +54,7 @@ SCRIPTS = (
     "enqueue",
     "notify",
     "rate_take",
+    "rate_settle",
     "reserve",
     "extend",
     "complete",
@@ -765,6 +766,19 @@ class RedisBackend(Backend):
             args += [name, repr(float(cost)), repr(float(capacities[name]))]
         # The buckets get their own hash tag ("rate~<key>"), never a queue's.
         return float(await self._eval("rate_take", f"rate~{key}", *args))
+
+    @_guarded
+    async def rate_settle(
+        self,
+        key: str,
+        charges: Mapping[str, float],
+        capacities: Mapping[str, float],
+        window_s: float,
+    ) -> None:
+        args: list[Any] = [repr(float(window_s)), len(charges)]
+        for name, charge in charges.items():
+            args += [name, repr(float(charge)), repr(float(capacities[name]))]
+        await self._eval("rate_settle", f"rate~{key}", *args)
 
     @_guarded
     async def put_heartbeat(self, kind: str, member: str, data: Mapping[str, Any], ttl_s: float) -> None:

@@ -49,7 +49,7 @@ from docmill.queue.backend import (
     QueueStats,
     Reservation,
 )
-from docmill.queue.buckets import Bucket, take
+from docmill.queue.buckets import Bucket, settle, take
 from docmill.queue.errors import BackendError, BackendUnavailable, ConfigurationError
 from docmill.queue.job import ErrorInfo, Job, JobState
 
@@ -693,6 +693,33 @@ class SQLiteBackend(Backend):
             if wait_s == 0.0 and os.urandom(1)[0] < 3:  # ~1 % of takes sweep idle buckets
                 conn.execute(self._q["prune_buckets"], {"now": now})
             return wait_s
+
+    async def rate_settle(
+        self,
+        key: str,
+        charges: Mapping[str, float],
+        capacities: Mapping[str, float],
+        window_s: float,
+    ) -> None:
+        await self._run(self._rate_settle, key, dict(charges), dict(capacities), window_s)
+
+    def _rate_settle(
+        self,
+        conn: sqlite3.Connection,
+        key: str,
+        charges: dict[str, float],
+        capacities: dict[str, float],
+        window_s: float,
+    ) -> None:
+        with _immediate(conn):
+            now = time.time()
+            current: dict[str, Bucket | None] = {}
+            for name in charges:
+                rows = _rows(conn, self._q["get_bucket"], {"key": f"{key}:{name}", "now": now})
+                current[name] = Bucket(rows[0][0], rows[0][1]) if rows else None
+            for name, bucket in settle(current, charges, capacities, window_s, now).items():
+                params = {"key": f"{key}:{name}", "level": bucket.level, "now": now}
+                conn.execute(self._q["put_bucket"], {**params, "expires_at": now + 2 * window_s})
 
     async def put_heartbeat(self, kind: str, member: str, data: Mapping[str, Any], ttl_s: float) -> None:
         await self._run(self._put_heartbeat, kind, member, json.dumps(dict(data)), ttl_s)

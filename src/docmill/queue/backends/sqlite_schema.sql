@@ -54,8 +54,8 @@
 --
 -- flags: cluster-wide named flags (name -> data JSON), permanent until cleared.
 --
--- rate_buckets: token buckets of rate_take, one row per "key:name".
---   level       tokens left at updated_at
+-- rate_buckets: token buckets of rate_take and rate_settle, one row per "key:name".
+--   level       tokens left at updated_at (below zero after a settle charged more than was left)
 --   updated_at  when level was last computed (refill is continuous from there)
 --   expires_at  updated_at + 2 * window; an expired bucket counts as full and is pruned
 --

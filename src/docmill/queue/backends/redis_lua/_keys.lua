@@ -52,9 +52,11 @@ Global (plain commands from Python, never from a script):
   P:hb:<kind>:<member> STRING heartbeat JSON; its TTL is the truth             TTL
   P:flag:<name>        STRING flag JSON (set_flag/get_flag)                 permanent
 
-Rate limits (redis_lua/rate_take.lua; a hash tag of their own, never a queue's):
+Rate limits (redis_lua/rate_take.lua, rate_settle.lua; a hash tag of their own, never a queue's):
 
-  P:{rate~<key>}:<name> HASH  token bucket {l = level, t = updated_at}  TTL 2 x window
+  P:{rate~<key>}:<name> HASH  token bucket {l = level, t = updated_at}; l is below
+                              zero after rate_settle charged more than was left
+                                                                    TTL 2 x window
 
 All times are epoch seconds as floats, read from the server's TIME so that hosts
 with skewed clocks agree on leases and delays.
