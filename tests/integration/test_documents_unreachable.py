@@ -28,7 +28,7 @@ from docmill.queue import Backend, Release, backend_from_url
 
 T0 = datetime(2026, 12, 8, 9, 30, 0, tzinfo=UTC)
 BOUND_S = 1800.0
-BASE_URL = "https://relay:…(masked)@llm.internal:8443"
+BASE_URL = "https://relay:***@llm.internal:8443"
 LONG_REPORT = (
     "# Long report\n\n"
     + "\n\n".join(

@@ -206,7 +206,7 @@ async def test_an_api_nothing_listens_for_is_unreachable_at_its_masked_base_url(
 
     error = raised.value
     assert (error.base_url, error.base_url_setting) == (
-        f"http://relay:…(masked)@127.0.0.1:{port}",
+        f"http://relay:***@127.0.0.1:{port}",
         "ANTHROPIC_BASE_URL",
     )
     assert error.retry_after_s == 10.0 and "s3cret" not in str(error)
@@ -223,7 +223,7 @@ async def test_an_openai_server_nothing_listens_for_is_unreachable_at_its_masked
 
     error = raised.value
     assert (error.base_url, error.base_url_setting) == (
-        f"http://relay:…(masked)@127.0.0.1:{port}/v1",
+        f"http://relay:***@127.0.0.1:{port}/v1",
         "OPENAI_BASE_URL",
     )
     assert "s3cret" not in str(error)
@@ -384,6 +384,28 @@ async def test_openai_completion_reads_text_and_usage_from_the_server(
     assert sent["model"] == "llama-3.1-8b" and sent["max_tokens"] == 256
     assert [m["role"] for m in sent["messages"]] == ["system", "user"]
     assert chat_stub.headers[0]["authorization"] == "Bearer local-secret-key"
+
+
+async def test_openai_answers_settle_the_shared_limiters_reservation_to_their_usage(
+    chat_stub: ChatStub,
+) -> None:
+    # Given a local server limited by configured limits, on buckets that do not refill
+    limits = RateLimits(100, 100_000, 10_000)
+    store = MemoryRateStore(clock=lambda: 1_000.0)
+    limiter = SharedRateLimiter(store, {"llama-3.1-8b": limits}, default=limits, headroom=1.0)
+    provider = OpenAICompatProvider(
+        base_url=chat_stub.url, prices=PRICES, model="llama-3.1-8b", limiter=limiter
+    )
+    chat_stub.script.clear()
+    try:
+        # When one call reserving max_tokens (256) is answered with 42 input and 7 output tokens
+        await provider.complete(ask())
+    finally:
+        await provider.aclose()
+
+    # Then the buckets hold what the server counted, the rest of the reservation given back
+    assert store.level("llm:rate:llama-3.1-8b", "output_tokens") == pytest.approx(10_000 - 7)
+    assert store.level("llm:rate:llama-3.1-8b", "input_tokens") == pytest.approx(100_000 - 42)
 
 
 async def test_openai_json_output_asks_for_a_json_object(

@@ -217,7 +217,7 @@ BOUND_S = 1800.0
 def refused() -> ProviderUnreachable:
     return ProviderUnreachable(
         "cannot reach the Claude API: Connection to llm.internal:8443 failed: [Errno 111] Connection refused",
-        base_url="https://proxy:…(masked)@llm.internal:8443",
+        base_url="https://proxy:***@llm.internal:8443",
         base_url_setting="ANTHROPIC_BASE_URL",
         retry_after_s=10,
     )
@@ -341,7 +341,7 @@ def test_the_document_fails_saying_where_since_when_and_what_to_do() -> None:
     reason = unreachable_reason(refused(), T0, 42)
 
     assert reason == (
-        "The LLM provider at https://proxy:…(masked)@llm.internal:8443 could not be reached since "
+        "The LLM provider at https://proxy:***@llm.internal:8443 could not be reached since "
         "2026-12-08 09:30:00 UTC; check the network and the provider's base URL (ANTHROPIC_BASE_URL), "
         "then run `docmill documents retry 42`."
     )

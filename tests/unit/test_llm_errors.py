@@ -158,11 +158,11 @@ def raised_from(error: anthropic.APIConnectionError, cause: Exception) -> anthro
     ids=["refused", "dns", "connect-timeout"],
 )
 def test_a_connection_that_cannot_be_made_is_unreachable_at_the_base_url(exc: Exception) -> None:
-    error = map_anthropic_error(exc, "m", base_url="https://user:…(masked)@llm:8443")
+    error = map_anthropic_error(exc, "m", base_url="https://user:***@llm:8443")
 
     assert type(error) is ProviderUnreachable and error.retry_after_s == 10.0
     assert (error.base_url, error.base_url_setting) == (
-        "https://user:…(masked)@llm:8443",
+        "https://user:***@llm:8443",
         "ANTHROPIC_BASE_URL",
     )
 

@@ -77,7 +77,7 @@ def test_secrets_never_show_in_repr_or_masked() -> None:
     shown = settings.masked()
     assert shown["anthropic_api_key"] == "sk-a…(masked)"
     assert shown["openai_api_key"] == "…(masked)"
-    assert shown["openai_base_url"] == "http://user:…(masked)@gpu:8000/v1"
+    assert shown["openai_base_url"] == "http://user:***@gpu:8000/v1"
     for text in (repr(settings), json.dumps(shown)):
         assert FAKE_KEY[4:] not in text and "hunter2" not in text and "short" not in text
 

@@ -38,11 +38,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
+from docmill.llm.limits import TIER_1_LIMITS, RateLimits
 from docmill.llm.models import DEFAULT_MODEL, retirement_message
 from docmill.llm.pricing import PriceTable
-from docmill.llm.ratelimit import TIER_1_LIMITS, RateLimits
+from docmill.queue import mask_url as queue_mask_url
 
 PROVIDERS = frozenset({"auto", "anthropic", "openai", "extractive"})
 DEFAULT_UNREACHABLE_TIMEOUT_S = 1800.0
@@ -57,15 +57,8 @@ def mask_secret(value: str | None) -> str:
 
 
 def mask_url(url: str | None) -> str:
-    """A URL with any password in it masked."""
-    if not url:
-        return ""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{parts.username}:…(masked)@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
+    """A URL with every secret in it masked (the queue engine's ``mask_url``); "" for none."""
+    return queue_mask_url(url) if url else ""
 
 
 def _clean(value: Any) -> str | None:
