@@ -395,12 +395,7 @@ class MemoryBackend(Backend):
         window_s: float,
     ) -> float:
         now = self.clock()
-        stale = now - 2 * window_s
-        current = {
-            name: bucket
-            for name in costs
-            if (bucket := self._buckets.get(f"{key}:{name}")) is not None and bucket.updated_at > stale
-        }
+        current = self._live_buckets(key, costs, window_s, now)
         wait_s, new = take(current, costs, capacities, window_s, now)
         for name, bucket in new.items():
             self._buckets[f"{key}:{name}"] = bucket
@@ -414,14 +409,20 @@ class MemoryBackend(Backend):
         window_s: float,
     ) -> None:
         now = self.clock()
-        stale = now - 2 * window_s
-        current = {
-            name: bucket
-            for name in charges
-            if (bucket := self._buckets.get(f"{key}:{name}")) is not None and bucket.updated_at > stale
-        }
+        current = self._live_buckets(key, charges, window_s, now)
         for name, bucket in settle(current, charges, capacities, window_s, now).items():
             self._buckets[f"{key}:{name}"] = bucket
+
+    def _live_buckets(
+        self, key: str, names: Mapping[str, float], window_s: float, now: float
+    ) -> dict[str, Bucket]:
+        """The buckets of ``key`` named in ``names`` that have not expired (idle for 2 windows)."""
+        stale = now - 2 * window_s
+        return {
+            name: bucket
+            for name in names
+            if (bucket := self._buckets.get(f"{key}:{name}")) is not None and bucket.updated_at > stale
+        }
 
     async def put_heartbeat(self, kind: str, member: str, data: Mapping[str, Any], ttl_s: float) -> None:
         self._heartbeats.setdefault(kind, {})[member] = (self.clock() + ttl_s, dict(data))
