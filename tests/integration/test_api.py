@@ -27,6 +27,9 @@ from docmill.documents.context import DocumentContext
 from docmill.documents.models import Document
 from docmill.documents.settings import DocumentSettings
 from docmill.documents.status import Status, change_status
+from docmill.llm.circuit import LLMCircuit
+from docmill.llm.errors import SpendLimitReached
+from docmill.llm.limits import key_fingerprint
 from docmill.llm.models import DEFAULT_MODEL
 from docmill.llm.settings import LLMSettings
 from docmill.queue import JobState
@@ -210,6 +213,33 @@ async def test_health_is_503_naming_the_component_that_fails(
         "database": {"ok": True, "error": None},
         "queue": {"ok": False, "error": "ConnectionRefusedError"},
     }
+
+
+async def test_health_says_when_llm_calls_are_stopped_and_how_to_resume(
+    make_settings: Callable[..., DocumentSettings],
+) -> None:
+    # Given a Claude key whose calls a spend limit stopped on every worker
+    key = "sk-ant-health-0123456789"
+    application = create_app(make_settings(llm=LLMSettings(anthropic_api_key=key)), development=False)
+    async with (
+        application.router.lifespan_context(application),
+        client_for(application, token=None) as anonymous,
+    ):
+        circuit = LLMCircuit(
+            context_of(application).backend, key_fingerprint(key), wall_clock=lambda: 1767225600.0
+        )
+        await circuit.trip(SpendLimitReached("The Claude API refused the call (monthly cap reached)."))
+
+        response = await anonymous.get("/api/health")
+
+    # Then the API is up and says since when and how to resume, without the API's message
+    assert response.status_code == 200
+    assert response.json()["llm_calls_stopped"] == {
+        "kind": "spend_limit",
+        "since": "2026-01-01 00:00:00 UTC",
+        "resume": "docmill queue continue-llm",
+    }
+    assert "monthly cap" not in response.text
 
 
 async def test_openapi_documents_every_route_with_response_schemas(api: httpx.AsyncClient) -> None:

@@ -22,6 +22,7 @@ from docmill.cli._common import (
     duration,
     fail,
     job_table,
+    load_settings,
     new_table,
     print_json,
     render_job,
@@ -320,6 +321,32 @@ def resume(
         print_json({"queue": queue, "paused": False})
         return
     stdout().print(f"Resumed queue {queue}.")
+
+
+@app.command("continue-llm")
+def continue_llm(connection: ConnectionOption = None, as_json: JsonOption = False) -> None:
+    """Let every worker call the LLM API again after a spend-limit, billing or key error stopped them."""
+    from docmill.llm.circuit import close_circuit
+    from docmill.llm.limits import key_fingerprint
+
+    api_key = load_settings(connection=connection, as_json=as_json).llm.anthropic_api_key
+    if not api_key:
+        fail("No Claude API key is set (CLAUDE_API_KEY); no LLM calls are stopped.", EXIT_NO, as_json=as_json)
+
+    async def run(backend: Backend) -> Any:
+        return await close_circuit(backend, key_fingerprint(api_key))
+
+    was = with_backend(connection, run, as_json=as_json)
+    if as_json:
+        print_json({"llm_calls_stopped": False, "was": None if was is None else was.to_flag()})
+        return
+    if was is None:
+        stdout().print("LLM calls were not stopped; nothing to resume.")
+        return
+    stdout().print(
+        f"Resumed LLM calls on every host (stopped since {was.since_text}: {was.reason}). "
+        "Retry the documents that failed meanwhile with: docmill documents retry ID"
+    )
 
 
 @app.command("restart")

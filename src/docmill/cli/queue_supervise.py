@@ -29,6 +29,7 @@ from docmill.cli._common import (
     with_backend,
 )
 from docmill.cli.supervise import ConfigOption
+from docmill.llm.circuit import circuit_of_key
 from docmill.queue import Backend
 from docmill.supervisor import SupervisorConfig
 from docmill.supervisor.control import BackendControlStore, start_workers, stop_workers, workers_stopped
@@ -74,6 +75,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Masters and workers on every host, and queue sizes (exit 0 running, 1 paused/stopped, 2 none)."""
         host = socket.gethostname()
+        api_key = load_settings(connection=connection, as_json=as_json).llm.anthropic_api_key
 
         async def load(backend: Backend) -> dict[str, Any]:
             masters = await backend.heartbeats(MASTER_KIND)
@@ -98,6 +100,12 @@ def register(app: typer.Typer) -> None:
                     }
                 )
             report["queues"] = queues
+            circuit = await circuit_of_key(backend, api_key)
+            report["llm_calls_stopped"] = (
+                None
+                if circuit is None
+                else {**circuit.to_flag(), "since_text": circuit.since_text, "summary": circuit.summary()}
+            )
             return report
 
         report = with_backend(connection, load, as_json=as_json)
@@ -208,6 +216,9 @@ def _render_status(report: dict[str, Any]) -> None:
                 style="yellow",
             )
         )
+    stopped = report.get("llm_calls_stopped")
+    if stopped:
+        console.print(Text(stopped["summary"], style="bold red"))
     if not report["masters"]:
         console.print("No `docmill supervise` is running on any host (no heartbeat lately).")
     else:

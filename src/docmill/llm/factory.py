@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from docmill.llm.circuit import LLMCircuit
 from docmill.llm.errors import AuthenticationFailed
 from docmill.llm.limits import key_fingerprint
 from docmill.llm.models import resolve_model
@@ -20,6 +21,8 @@ def build_provider(settings: LLMSettings, *, rate_store: RateStore | None = None
     OpenAI-compatible server is limited only when ``settings.limits`` names its model:
     local servers usually have no limits to keep. Raises ``AuthenticationFailed`` when
     Anthropic is chosen explicitly without a key, ``ValueError`` for OpenAI without a URL.
+    The store also holds the Anthropic key's circuit (``docmill.llm.circuit``): a spend-limit,
+    billing or credential error stops every worker's calls with that key.
     """
     # Providers are imported when chosen: the anthropic SDK alone takes seconds to import,
     # and every CLI command that reads the settings would pay for it.
@@ -31,13 +34,9 @@ def build_provider(settings: LLMSettings, *, rate_store: RateStore | None = None
             raise AuthenticationFailed(
                 "No Claude API key is set; set CLAUDE_API_KEY (or choose provider extractive)."
             )
+        account = key_fingerprint(settings.anthropic_api_key)
         limiter = (
-            SharedRateLimiter(
-                rate_store,
-                settings.limits,
-                default=settings.default_limits,
-                account=key_fingerprint(settings.anthropic_api_key),
-            )
+            SharedRateLimiter(rate_store, settings.limits, default=settings.default_limits, account=account)
             if rate_store is not None
             else None
         )
@@ -47,6 +46,7 @@ def build_provider(settings: LLMSettings, *, rate_store: RateStore | None = None
             base_url=settings.anthropic_base_url,
             timeout_s=settings.request_timeout_s,
             limiter=limiter,
+            circuit=LLMCircuit(rate_store, account) if rate_store is not None else None,
         )
     if chosen == "openai":
         if not settings.openai_base_url:

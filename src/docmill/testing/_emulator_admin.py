@@ -8,7 +8,7 @@
          "model_limits": {"claude-haiku-4-5": {"rpm": 50}},
          "fault_probabilities": {"529": 0.1, "stream_error": 0.05}, "seed": 7,
          "slow_s": 3, "fault_retry_after_s": 2, "max_request_bytes": 1000000,
-         "default_model": "claude-sonnet-4-5",
+         "default_model": "claude-sonnet-4-5", "spend_limit_after": 20,
          "inject": {"429": 2, "stream_error": 1}}
 
 ``GET  /_emulator/stats``    counters (``EmulatorStats``).
@@ -37,6 +37,7 @@ _SCALARS: dict[str, type] = {
     "fault_retry_after_s": int,
     "max_request_bytes": int,
     "default_model": str,
+    "spend_limit_after": int,
 }
 _LIMIT_NAMES = {
     "rpm": "requests_per_minute",
@@ -70,7 +71,8 @@ def changes_from_json(
     injections: dict[FaultKind, int] = {}
     for key, value in payload.items():
         if key in _SCALARS:
-            changes[key] = None if value is None and key == "api_key" else _SCALARS[key](value)
+            nullable = key in {"api_key", "spend_limit_after"}
+            changes[key] = None if value is None and nullable else _SCALARS[key](value)
         elif key == "limits":
             changes["limits"] = limits_from_json(config.limits, value)
         elif key == "model_limits":

@@ -2,7 +2,8 @@
 
 Order of checks on ``POST /v1/messages`` (the API's, as far as clients can observe):
 413 body size → 401 key → 400 version / JSON → 400 validation → 404 model →
-injected fault → 429 rate limit → latency → answer (JSON or SSE).
+429 spend limit → injected fault → 429 rate limit → latency → answer (JSON or SSE).
+Token counting is refused too once the spend limit is reached.
 """
 
 from __future__ import annotations
@@ -53,6 +54,18 @@ _FAULT_ERRORS = {
         "Your API key does not have permission to use the specified resource.",
     ),
 }
+
+
+def _spend_limit(model: ModelEntry | None) -> ApiError:
+    """The answer once the organization's monthly spend limit is reached: no ``retry-after``."""
+    return ApiError(
+        429,
+        "rate_limit_error",
+        "Your organization has reached its monthly spend limit (enforced_spend_limit_reached). "
+        "Raise the limit in the Console to continue.",
+        model=model,
+        error_code="enforced_spend_limit_reached",
+    )
 
 
 def _state(request: Request) -> EmulatorState:
@@ -132,7 +145,11 @@ async def create_message(request: Request) -> Response:
     if input_tokens > model.max_input_tokens:
         raise invalid(f"prompt is too long: {input_tokens} tokens > {model.max_input_tokens} maximum")
     streaming = body.get("stream") is True
+    if state.spend_limit_reached():
+        raise _spend_limit(model)
     fault = state.draw_fault(streaming)
+    if fault is FaultKind.SPEND_LIMIT:
+        raise _spend_limit(model)
     if fault in _FAULT_ERRORS:
         status, error_type, message = _FAULT_ERRORS[fault]
         retry = {"retry-after": str(config.fault_retry_after_s)} if status == 429 else {}
@@ -152,6 +169,7 @@ async def create_message(request: Request) -> Response:
             headers={"retry-after": str(denial.retry_after_s)},
         )
     headers = state.rate_limit_headers(model)
+    state.record_answered()
     await asyncio.sleep(config.latency_s + (config.slow_s if fault is FaultKind.SLOW else 0.0))
     message_id = new_id("msg_")
     if not streaming:
@@ -203,6 +221,8 @@ async def count_tokens(request: Request) -> Response:
     state = _state(request)
     body = await read_body(state, request)
     model = _validate(state, body, needs_max_tokens=False)
+    if state.spend_limit_reached():
+        raise _spend_limit(model)
     return JSONResponse({"input_tokens": count_input_tokens(body)}, headers=state.rate_limit_headers(model))
 
 

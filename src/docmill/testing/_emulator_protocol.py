@@ -38,8 +38,10 @@ class ApiError(Exception):
         *,
         model: ModelEntry | None = None,
         headers: dict[str, str] | None = None,
+        error_code: str | None = None,
     ) -> None:
         super().__init__(message)
+        self.error_code = error_code
         self.status = status
         self.error_type = error_type
         self.message = message
@@ -55,13 +57,19 @@ def request_id(request: Request) -> str:
     return str(request.scope.get("state", {}).get("request_id", ""))
 
 
-def error_body(error_type: str, message: str, rid: str | None) -> dict[str, Any]:
-    return {"type": "error", "error": {"type": error_type, "message": message}, "request_id": rid}
+def error_body(
+    error_type: str, message: str, rid: str | None, error_code: str | None = None
+) -> dict[str, Any]:
+    """The API's error object; ``error_code`` goes to ``error.details.error_code``."""
+    error: dict[str, Any] = {"type": error_type, "message": message}
+    if error_code is not None:
+        error["details"] = {"error_code": error_code}
+    return {"type": "error", "error": error, "request_id": rid}
 
 
 def error_response(state: EmulatorState, request: Request, exc: ApiError) -> JSONResponse:
     headers = {**state.rate_limit_headers(exc.model), **exc.headers}
-    body = error_body(exc.error_type, exc.message, request_id(request))
+    body = error_body(exc.error_type, exc.message, request_id(request), exc.error_code)
     return JSONResponse(body, status_code=exc.status, headers=headers)
 
 

@@ -31,6 +31,7 @@ class FaultKind(StrEnum):
     OVERLOADED = "overloaded"  # 529 overloaded_error
     API_ERROR = "api_error"  # 500 api_error
     PERMISSION = "permission_error"  # 403 permission_error
+    SPEND_LIMIT = "spend_limit"  # 429 enforced_spend_limit_reached, no retry-after
     SLOW = "slow"  # answers normally after an extra ``slow_s``
     STREAM_ERROR = "stream_error"  # SSE ``error`` event mid-stream (streaming requests only)
 
@@ -70,6 +71,10 @@ class EmulatorConfig:
     default_model: str = "claude-sonnet-4-5"
     """Model whose rate-limit headers answer requests that name no model."""
     api_versions: frozenset[str] = KNOWN_API_VERSIONS
+    spend_limit_after: int | None = None
+    """After this many answered Messages calls the monthly spend limit is reached: every later
+    Messages call and token count is refused (429 ``enforced_spend_limit_reached``, no
+    ``retry-after``) until the knob changes or the emulator is reset. ``None``: no limit."""
 
 
 class EmulatorStats(TypedDict):
@@ -83,6 +88,8 @@ class EmulatorStats(TypedDict):
     rate_limited: int
     faults_injected: dict[str, int]
     streams: int
+    spend_limited: int
+    """Calls refused because the spend limit was reached (Messages and token counts)."""
     in_flight: int
     max_in_flight: int
 
@@ -159,6 +166,20 @@ class EmulatorState:
                     return kind
             return None
 
+    def spend_limit_reached(self) -> bool:
+        """Whether the ``spend_limit_after`` answers are spent; counts the refusal when so."""
+        with self._lock:
+            cap = self._config.spend_limit_after
+            if cap is None or self._counts["answered"] < cap:
+                return False
+            self._counts["spend_limited"] += 1
+            return True
+
+    def record_answered(self) -> None:
+        """One Messages call answered (it counts toward ``spend_limit_after``)."""
+        with self._lock:
+            self._counts["answered"] += 1
+
     def _limiter(self, model_id: str, aliases: tuple[str, ...] = ()) -> ModelLimiter:
         limiter = self._limiters.get(model_id)
         if limiter is None:
@@ -213,6 +234,7 @@ class EmulatorState:
                 rate_limited=self._counts["rate_limited"],
                 faults_injected=dict(self._faults),
                 streams=self._counts["streams"],
+                spend_limited=self._counts["spend_limited"],
                 in_flight=self._counts["in_flight"],
                 max_in_flight=self._counts["max_in_flight"],
             )

@@ -208,10 +208,21 @@ class ComponentHealth(BaseModel):
     error: str | None = Field(default=None, description="The kind of failure, when not ok.")
 
 
+class LLMCallsStopped(BaseModel):
+    """Calls to the LLM API stopped on every worker by a spend-limit, billing or key error."""
+
+    kind: Literal["spend_limit", "credentials"]
+    since: str = Field(description="When the calls stopped (UTC).")
+    resume: str = Field(description="The command that lets the workers call the API again.")
+
+
 class HealthOut(BaseModel):
     status: Literal["ok", "unavailable"]
     database: ComponentHealth
     queue: ComponentHealth
+    llm_calls_stopped: LLMCallsStopped | None = Field(
+        default=None, description="Present only while LLM calls are stopped; the API itself is up."
+    )
 
 
 def _item_fields(document: Document) -> dict[str, Any]:

@@ -6,7 +6,11 @@ attempt. Every call passes the shared limiter: ``admit`` before it, ``learn`` fr
 answer's ``anthropic-ratelimit-*`` headers (errors included), and ``settle`` to the usage
 of an answer; a request the limits show can never fit fails with ``RequestExceedsLimit``.
 ``count_tokens`` asks the API's counting endpoint and falls back to the offline estimate
-when that fails for any reason but the key.
+when that fails for any reason but the key or the account's spend limit.
+
+With an ``LLMCircuit`` a spend-limit, billing or credential error opens the key's circuit for
+the whole cluster, and every later Messages call or token count of any process raises that
+error without calling, until ``docmill queue continue-llm`` (see ``docmill.llm.circuit``).
 
 ``LLMRequest.temperature`` is not sent: the Messages API as the SDK (2.14) describes
 it has no such parameter any more.
@@ -21,12 +25,13 @@ from collections.abc import Mapping
 import anthropic
 from anthropic.types import Message
 
+from docmill.llm.circuit import LLMCircuit, trips_circuit
 from docmill.llm.errors import (
     UNAVAILABLE_RETRY_AFTER_S,
-    AuthenticationFailed,
     LLMError,
     MalformedOutput,
     ModelUnavailable,
+    PermanentLLMError,
     ProviderUnavailable,
     ProviderUnreachable,
     RateLimited,
@@ -107,6 +112,7 @@ class AnthropicProvider:
         timeout_s: float = DEFAULT_TIMEOUT_S,
         limiter: SharedRateLimiter | None = None,
         max_sleep_s: float = MAX_SLEEP_S,
+        circuit: LLMCircuit | None = None,
     ) -> None:
         self._client = anthropic.AsyncAnthropic(
             api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout_s
@@ -115,6 +121,7 @@ class AnthropicProvider:
         self._prices = prices
         self._limiter = limiter
         self._max_sleep_s = max_sleep_s
+        self._circuit = circuit
         self._warned: set[str] = set()
 
     def __repr__(self) -> str:
@@ -136,6 +143,16 @@ class AnthropicProvider:
             log.warning("llm.model_deprecated model=%s retires_on=%r", resolved, retires_on)
         return resolved
 
+    async def _check_circuit(self) -> None:
+        if self._circuit is not None:
+            await self._circuit.check()
+
+    async def _refused(self, error: LLMError) -> LLMError:
+        """``error``, or, when it stops every call of the key, the circuit's error once tripped."""
+        if self._circuit is not None and isinstance(error, PermanentLLMError) and trips_circuit(error):
+            return await self._circuit.trip(error)
+        return error
+
     async def _learn(self, model: str, headers: Mapping[str, str]) -> None:
         if self._limiter is not None:
             await self._limiter.learn(model, headers)
@@ -153,6 +170,7 @@ class AnthropicProvider:
         model = self._check_model(request.model)
         system = with_json_instruction(request.system) if request.json_output else request.system
         input_tokens = estimate_request_tokens(system, request.prompt)
+        await self._check_circuit()
         admission = None
         if self._limiter is not None:
             admission = await self._limiter.admit(
@@ -175,7 +193,7 @@ class AnthropicProvider:
             if isinstance(error, RateLimited) and self._limiter is not None:
                 # The 429 taught the limits: a request bigger than a whole minute fails now.
                 error = self._limiter.never_fits(model, input_tokens) or error
-            raise error from exc
+            raise await self._refused(error) from exc
         except anthropic.APIError as exc:
             raise map_anthropic_error(exc, request.model, base_url=self._base_url) from exc
         await self._learn(model, raw.headers)
@@ -212,15 +230,15 @@ class AnthropicProvider:
     async def count_tokens(self, request: LLMRequest) -> int:
         model = self._check_model(request.model)
         system = with_json_instruction(request.system) if request.json_output else request.system
+        await self._check_circuit()
         try:
             counted = await self._client.messages.count_tokens(
                 model=model, system=system, messages=[{"role": "user", "content": request.prompt}]
             )
-        except (anthropic.AuthenticationError, anthropic.PermissionDeniedError) as exc:
-            error = map_anthropic_error(exc, request.model)
-            assert isinstance(error, AuthenticationFailed)
-            raise error from exc
         except anthropic.APIError as exc:
+            error = map_anthropic_error(exc, request.model, base_url=self._base_url)
+            if trips_circuit(error):
+                raise await self._refused(error) from exc
             log.info("llm.count_tokens_fallback model=%s error=%s", model, type(exc).__name__)
             return estimate_request_tokens(system, request.prompt)
         return counted.input_tokens

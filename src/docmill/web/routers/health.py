@@ -1,7 +1,9 @@
 """``/api/health``: whether the database and the job queue answer. No token needed.
 
 Load balancers and container runtimes call it without credentials, so it tells only
-``ok`` or the kind of failure, never a URL, a host or a message from the server.
+``ok`` or the kind of failure, never a URL, a host or a message from the server. While a
+spend-limit, billing or key error has stopped the LLM calls (``docmill.llm.circuit``), the
+answer (still 200) carries ``llm_calls_stopped``: the kind, since when, and how to resume.
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from docmill.documents.context import DocumentContext
+from docmill.llm.circuit import circuit_of_key
 from docmill.web.deps import ContextDep
-from docmill.web.schemas import ComponentHealth, HealthOut
+from docmill.web.schemas import ComponentHealth, HealthOut, LLMCallsStopped
 
 PROBE_TIMEOUT_S = 3.0
 
@@ -41,8 +45,33 @@ async def health(context: ContextDep) -> JSONResponse:
         _probe("database", context.db.run(ping)), _probe("queue", context.backend.paused_queues())
     )
     healthy = database.ok and queue.ok
-    body = HealthOut(status="ok" if healthy else "unavailable", database=database, queue=queue)
-    return JSONResponse(body.model_dump(), status_code=200 if healthy else 503)
+    stopped = await _llm_calls_stopped(context) if queue.ok else None
+    body = HealthOut(
+        status="ok" if healthy else "unavailable", database=database, queue=queue, llm_calls_stopped=stopped
+    )
+    data = body.model_dump()
+    if stopped is None:
+        del data["llm_calls_stopped"]
+    return JSONResponse(data, status_code=200 if healthy else 503)
+
+
+async def _llm_calls_stopped(context: DocumentContext) -> LLMCallsStopped | None:
+    """The circuit of the configured Claude key, if open; a failed read is logged, not shown."""
+    llm = context.settings.llm
+    try:
+        circuit = await asyncio.wait_for(
+            circuit_of_key(context.backend, llm.anthropic_api_key if llm else None), PROBE_TIMEOUT_S
+        )
+    except Exception as exc:
+        log.warning("api.health_failed component=llm_circuit error=%s", type(exc).__name__)
+        return None
+    if circuit is None:
+        return None
+    return LLMCallsStopped(
+        kind="credentials" if circuit.kind == "credentials" else "spend_limit",
+        since=circuit.since_text,
+        resume=circuit.resume,
+    )
 
 
 async def _probe(name: str, check: Awaitable[Any]) -> ComponentHealth:
