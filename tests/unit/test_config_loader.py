@@ -92,7 +92,9 @@ def test_precedence_is_flag_then_environment_then_file(tmp_path: Path) -> None:
     env = {"DOCMILL_QUEUE_URL": "redis://env:6379/0"}
 
     assert load(config_file=path, env=env).queue_url == "redis://env:6379/0"
-    assert load(config_file=path, env=env, connection="redis://flag:6379/0").queue_url == "redis://flag:6379/0"
+    assert (
+        load(config_file=path, env=env, connection="redis://flag:6379/0").queue_url == "redis://flag:6379/0"
+    )
 
 
 def test_docmill_config_alone_names_the_file(tmp_path: Path) -> None:
@@ -172,8 +174,7 @@ def test_describe_shows_each_value_with_its_source_and_masks_secrets() -> None:
         (
             {"DATABASE_URL": f"postgresq://app:{SECRET}@db/docs"},
             None,
-            "DATABASE_URL postgresq://app:***@db/docs (env DATABASE_URL) names no known database "
-            "'postgresq'",
+            "DATABASE_URL postgresq://app:***@db/docs (env DATABASE_URL) names no known database 'postgresq'",
         ),
         ({}, "[pools.a\n", "is not valid TOML"),
         (
