@@ -131,6 +131,36 @@ def test_a_worker_that_knows_its_backend_only_from_connection_runs_the_whole_pip
     assert not (worker_dir / "storage").exists()
 
 
+def test_a_lone_worker_takes_its_queue_from_the_files_supervisor_connection(
+    tmp_path: Path, queue_url: str
+) -> None:
+    # Given a docmill.toml naming the queue, and a document submitted to that queue
+    storage = tmp_path / "shared-storage"
+    host = tmp_path / "host"
+    host.mkdir()
+    (host / "docmill.toml").write_text(f'[supervisor]\nconnection = "{queue_url}"\n')
+    document_id = submit(clean_env(DOCMILL_STORAGE=str(storage), DOCMILL_QUEUE_URL=queue_url), tmp_path)
+
+    # When a worker runs there with neither --connection nor a queue variable
+    worker = run(
+        clean_env(DOCMILL_STORAGE=str(storage)),
+        host,
+        "queue",
+        "work",
+        "--app",
+        PIPELINE,
+        "--queue",
+        QUEUES,
+        "--stop-when-empty",
+        "--sleep",
+        "0.2",
+    )
+
+    # Then it served the file's queue, as every other command does
+    assert worker.returncode == 0, worker.stdout + worker.stderr
+    assert status_of(storage, document_id) == "completed"
+
+
 @pytest.mark.parametrize("how", ["flag", "file"])
 def test_supervise_with_its_connection_in_a_flag_or_the_file_runs_the_whole_pipeline(
     tmp_path: Path, queue_url: str, how: str, processes: list[subprocess.Popen[bytes]]

@@ -15,9 +15,9 @@ def run_entry(*argv: str) -> str:
         "import sys\n"
         f"sys.argv = ['docmill', *{list(argv)!r}]\n"
         "import docmill.queue.worker_main as worker_main\n"
-        "def fake(argv):\n"
+        "def fake(argv, default_url=None):\n"
         "    loaded = sorted(m for m in ('typer', 'rich', 'click') if m in sys.modules)\n"
-        "    print('worker', argv, loaded)\n"
+        "    print('worker', argv, loaded, default_url.__name__ if default_url else None)\n"
         "    raise SystemExit(0)\n"
         "worker_main.run = fake\n"
         "from docmill.cli.entry import run\n"
@@ -30,7 +30,7 @@ def run_entry(*argv: str) -> str:
 
 def test_queue_work_runs_the_worker_without_loading_the_cli() -> None:
     out = run_entry("queue", "work", "--queue", "a,b", "--concurrency", "3")
-    assert out.strip() == "worker ['--queue', 'a,b', '--concurrency', '3'] []"
+    assert out.strip() == "worker ['--queue', 'a,b', '--concurrency', '3'] [] configured_queue_url"
 
 
 @pytest.mark.parametrize("argv", [("queue", "--help"), ("--help",)])

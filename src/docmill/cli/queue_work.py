@@ -16,6 +16,9 @@ import sys
 
 import typer
 
+# The console script's way into the worker (``docmill.cli.entry.work``), for the exec'd process.
+_WORKER = "import sys; from docmill.cli.entry import work; work(sys.argv[1:])"
+
 
 def register(app: typer.Typer) -> None:
     @app.command(
@@ -25,11 +28,11 @@ def register(app: typer.Typer) -> None:
     )
     def work(ctx: typer.Context) -> None:
         """Process jobs from the queues; `docmill queue work --help` lists the options."""
-        argv = [sys.executable, "-m", "docmill.queue.worker_main", *ctx.args]
+        argv = [sys.executable, "-c", _WORKER, *ctx.args]
         sys.stdout.flush()
         sys.stderr.flush()
         if os.name == "posix":
             os.execv(sys.executable, argv)
-        from docmill.queue.worker_main import run  # no exec elsewhere: run in this process
+        from docmill.cli.entry import work as run  # no exec elsewhere: run in this process
 
-        run(ctx.args)
+        run(list(ctx.args))

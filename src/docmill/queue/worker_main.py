@@ -22,7 +22,7 @@ import gc
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from docmill.queue.backend import Backend
@@ -61,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     add(
         "--connection",
         default=None,
-        help="backend URL (default: $DOCMILL_QUEUE_URL, QUEUE_CONNECTION, sqlite)",
+        help="backend URL (default: $DOCMILL_QUEUE_URL, QUEUE_CONNECTION, the connection in "
+        "docmill.toml, queue.db in $DOCMILL_STORAGE)",
     )
     add("--concurrency", type=int, default=DEFAULTS.concurrency, help="jobs run at once (default: 10)")
     add("--tries", type=int, default=DEFAULTS.tries, help="attempts per job unless the job or queue says")
@@ -126,15 +127,19 @@ def load_apps(specs: Sequence[str]) -> Registry:
     return merged
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run one worker; return its exit code."""
+def main(argv: Sequence[str] | None = None, default_url: Callable[[], str] | None = None) -> int:
+    """Run one worker; return its exit code.
+
+    Without ``--connection`` the URL is ``default_url()`` (the application's configuration,
+    which the ``docmill`` console script passes), else the environment's.
+    """
     log = EventLog()
     try:
         args = build_parser().parse_args(argv)
         log = EventLog(json_lines=args.json, level=args.log_level)
         options = options_from_args(args)
         registry = load_apps(args.app)
-        url = args.connection or queue_url_from_env(os.environ)
+        url = args.connection or (default_url() if default_url else queue_url_from_env(os.environ))
         backend = backend_from_url(url)
         runner = event_loop_runner(args.loop)
     except (BadOption, ConfigurationError, ValueError) as exc:
@@ -213,9 +218,9 @@ def _boot_failure(log: EventLog, exc: BaseException, **extra: str) -> int:
     return reason.exit_code
 
 
-def run(argv: Sequence[str] | None = None) -> NoReturn:
+def run(argv: Sequence[str] | None = None, default_url: Callable[[], str] | None = None) -> NoReturn:
     """Run ``main`` and end the process with its exit code (see the module docstring)."""
-    code = main(argv)
+    code = main(argv, default_url)
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):
             stream.flush()
