@@ -87,6 +87,16 @@ local function fmt(x)
 end
 
 -- Free the job's unique key if the job still holds it.
+-- A rate bucket's level now: its stored level refilled at `rate` per second since it was
+-- written, at most `capacity`; a bucket never seen (or expired) is full.
+local function bucket_level(key, capacity, rate, now)
+  local state = redis.call('HMGET', key, 'l', 't')
+  if not state[1] then
+    return capacity
+  end
+  return math.min(capacity, tonumber(state[1]) + math.max(0, now - tonumber(state[2])) * rate)
+end
+
 local function free_unique(jkey, id)
   local u = redis.call('HGET', jkey, 'u')
   if u and u ~= '' then

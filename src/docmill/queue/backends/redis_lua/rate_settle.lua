@@ -13,11 +13,7 @@ for i = 1, n do
   local capacity = tonumber(ARGV[3 * i + 2])
   local rate = capacity / window
   local key = base .. ':' .. name
-  local state = redis.call('HMGET', key, 'l', 't')
-  local level = capacity
-  if state[1] then
-    level = math.min(capacity, tonumber(state[1]) + math.max(0, now - tonumber(state[2])) * rate)
-  end
+  local level = bucket_level(key, capacity, rate, now)
   level = math.min(capacity, level - charge)
   redis.call('HSET', key, 'l', fmt(level), 't', fmt(now))
   redis.call('PEXPIRE', key, ttl_ms)

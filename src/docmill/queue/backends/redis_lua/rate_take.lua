@@ -14,11 +14,7 @@ for i = 1, n do
   local capacity = tonumber(ARGV[3 * i + 2])
   local rate = capacity / window
   local key = base .. ':' .. name
-  local state = redis.call('HMGET', key, 'l', 't')
-  local level = capacity
-  if state[1] then
-    level = math.min(capacity, tonumber(state[1]) + math.max(0, now - tonumber(state[2])) * rate)
-  end
+  local level = bucket_level(key, capacity, rate, now)
   local need = math.min(cost, capacity)
   if level < need then
     wait = math.max(wait, (need - level) / rate)
