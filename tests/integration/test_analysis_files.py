@@ -114,6 +114,23 @@ def zip_bomb() -> bytes:
     return buffer.getvalue()
 
 
+def billion_laughs() -> bytes:
+    """A DOCX whose body is one entity that expands to a billion 'lol's."""
+    declarations = '<!ENTITY lol0 "lol">' + "".join(
+        f'<!ENTITY lol{level} "{f"&lol{level - 1};" * 10}">' for level in range(1, 10)
+    )
+    body = (
+        f'<?xml version="1.0"?><!DOCTYPE w:document [{declarations}]>'
+        '<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main">'
+        "<w:body><w:p><w:r><w:t>&lol9;</w:t></w:r></w:p></w:body></w:document>"
+    )
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("word/document.xml", body)
+    return buffer.getvalue()
+
+
 @functools.cache
 def hostile_files() -> dict[str, tuple[str, bytes, FailureCode, str]]:
     report = build_pdf([[PdfLine("Confidential figures for the board.")]] * 3)
@@ -148,6 +165,13 @@ def hostile_files() -> dict[str, tuple[str, bytes, FailureCode, str]]:
             FailureCode.ZIP_BOMB,
             "The file would expand to far more data than a real document holds (a possible zip bomb), "
             "so it was not opened.",
+        ),
+        "billion laughs": (
+            "laughs.docx",
+            billion_laughs(),
+            FailureCode.ENTITY_EXPANSION,
+            "The document declares XML entities that expand into vast amounts of text (an entity-expansion "
+            "or 'billion laughs' attack), so it was not opened.",
         ),
         "mislabelled": (
             "scan.pdf",

@@ -63,11 +63,11 @@ def test_encrypted_pdf_fails_with_the_password_reason() -> None:
     assert (caught.value.code, caught.value.reason) == (FailureCode.ENCRYPTED, pdf.ENCRYPTED_REASON)
 
 
-def test_pdf_without_text_fails_as_probably_scanned() -> None:
+def test_pdf_with_blank_pages_fails_as_without_text() -> None:
     with pytest.raises(AnalysisFailed) as caught:
         analyze_bytes(build_pdf([[], []]))
     assert caught.value.code is FailureCode.NO_TEXT
-    assert "scanned" in caught.value.reason
+    assert "blank" in caught.value.reason
 
 
 def test_docx_headings_by_style_and_tables_as_rows() -> None:

@@ -6,6 +6,7 @@ limits and turns every failure into ``AnalysisFailed`` with a one-sentence ``rea
 
 Formats (detected from the bytes, never the file name): PDF, DOCX, PPTX, XLSX, EPUB,
 HTML, Markdown, and plain text in any common encoding.
+Image-only PDF pages are read by OCR (``ocr``) when Tesseract is installed.
 
 Format detection, language detection and the parsing entry points are imported on first
 use: a worker that analyses through ``analyze_file`` (the parse runs in the child) never
@@ -27,6 +28,7 @@ from docmill.documents.analysis.model import (
     DocumentKind,
     DocumentStructure,
     Language,
+    OcrInfo,
     Section,
     Table,
 )
@@ -61,6 +63,7 @@ __all__ = [
     "FailureCode",
     "Language",
     "NotADocument",
+    "OcrInfo",
     "SandboxLimits",
     "Section",
     "Table",

@@ -34,7 +34,7 @@ from docmill.documents.analysis.tokens import TokenCounter
 
 NO_TEXT_REASON = "The document contains no text to analyse; upload a document with text in it."
 NO_TEXT_PDF_REASON = (
-    "The PDF contains no extractable text (it is probably scanned images); upload a PDF with a text layer."
+    "The PDF contains no text to analyse (its pages are blank); upload a PDF with text in it."
 )
 
 # Readers import their parsing libraries (PDFium, python-docx) on first use, so a sandbox
@@ -119,6 +119,7 @@ def build_structure(
         chunk_tokens=chunking.chunk_tokens,
         encoding=parsed.encoding,
         warnings=parsed.warnings,
+        ocr=parsed.ocr,
     )
 
 

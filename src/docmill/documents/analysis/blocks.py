@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from docmill.documents.analysis.model import DocumentKind
+from docmill.documents.analysis.model import DocumentKind, OcrInfo
 
 
 class BlockKind(StrEnum):
@@ -55,3 +55,4 @@ class ParsedDocument:
     pages: int | None = None
     encoding: str | None = None
     warnings: list[str] = field(default_factory=list)
+    ocr: OcrInfo | None = None  # set when page text was read from images

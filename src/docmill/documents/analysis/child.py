@@ -62,8 +62,9 @@ def handle(request: dict[str, Any]) -> dict[str, Any]:
     except Exception as exc:  # a parser bug must still end as a typed failure
         print(f"analysis.child.error {type(exc).__name__}: {exc}", file=sys.stderr)
         return {"ok": False, "code": FailureCode.CRASHED.value, "reason": CRASH_REASON}
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    reply["stats"] = {"elapsed_s": time.perf_counter() - started, "peak_rss_kb": usage.ru_maxrss}
+    # The OCR engine runs as a process of its own; its peak counts too.
+    peak = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    reply["stats"] = {"elapsed_s": time.perf_counter() - started, "peak_rss_kb": peak}
     return reply
 
 

@@ -30,6 +30,7 @@ class FailureCode(StrEnum):
     TRUNCATED = "truncated"
     ENCRYPTED = "encrypted"
     ZIP_BOMB = "zip_bomb"
+    ENTITY_EXPANSION = "entity_expansion"
     TOO_LARGE = "too_large"
     TIME_LIMIT = "time_limit"
     MEMORY_LIMIT = "memory_limit"

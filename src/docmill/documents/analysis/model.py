@@ -143,6 +143,19 @@ class Language:
 
 
 @dataclass
+class OcrInfo:
+    """Pages whose text was read from their image by OCR, and how sure the engine was."""
+
+    pages: list[int]
+    engine: str
+    mean_confidence: float  # mean word confidence, 0..100
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> OcrInfo:
+        return cls(pages=list(data["pages"]), engine=data["engine"], mean_confidence=data["mean_confidence"])
+
+
+@dataclass
 class DocumentStructure:
     """Everything analysis found in one document."""
 
@@ -156,6 +169,7 @@ class DocumentStructure:
     chunk_tokens: int
     encoding: str | None = None
     warnings: list[str] = field(default_factory=list)
+    ocr: OcrInfo | None = None
 
     def all_sections(self) -> list[Section]:
         """Every section of the tree, flattened in document order."""
@@ -183,4 +197,5 @@ class DocumentStructure:
             chunk_tokens=data["chunk_tokens"],
             encoding=data["encoding"],
             warnings=list(data["warnings"]),
+            ocr=OcrInfo.from_dict(data["ocr"]) if data.get("ocr") else None,
         )

@@ -4,7 +4,8 @@ It writes PDF 1.4 by hand: Helvetica text lines (regular or bold, any size), an 
 (bookmarks) that may nest, document info, and optionally the standard security handler
 (RC4, 40-bit, revision 2) with a user password, which makes a genuinely
 password-protected file. Text on pages is limited to the characters of WinAnsiEncoding;
-outline titles may use any Unicode.
+outline titles may use any Unicode. ``scanned_pdf`` turns such a PDF into what a scanner
+produces: every page a greyscale image, with no text layer.
 
 Nothing in analysis depends on this module; it exists so that sample files can be
 regenerated and hostile files built without third-party PDF tools.
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
+import zlib
 from dataclasses import dataclass, field
 
 PAGE_WIDTH = 595  # A4 in points
@@ -180,6 +182,58 @@ def build_pdf(
         encrypt = objects.reserve()
         objects.put(encrypt, security.dictionary())
     return _serialise(objects, catalog, info, encrypt)
+
+
+def scanned_pdf(pdf: bytes, dpi: int = 150) -> bytes:
+    """The pages of ``pdf`` rendered (by PDFium) to greyscale images, as a PDF of images only."""
+    import pypdfium2 as pdfium
+
+    document = pdfium.PdfDocument(pdf)
+    images: list[tuple[int, int, bytes]] = []
+    try:
+        for index in range(len(document)):
+            page = document[index]
+            bitmap = page.render(scale=dpi / 72, grayscale=True)
+            width, height, stride = bitmap.width, bitmap.height, bitmap.stride
+            buffer = bytes(bitmap.buffer)
+            images.append(
+                (
+                    width,
+                    height,
+                    b"".join(buffer[row * stride : row * stride + width] for row in range(height)),
+                )
+            )
+            bitmap.close()
+            page.close()
+    finally:
+        document.close()
+    objects = _Objects()
+    catalog, page_tree = objects.reserve(), objects.reserve()
+    page_numbers: list[int] = []
+    for width, height, pixels in images:
+        page, content, image = objects.reserve(), objects.reserve(), objects.reserve()
+        page_numbers.append(page)
+        data = zlib.compress(pixels)
+        objects.put(
+            image,
+            b"<< /Type /XObject /Subtype /Image /Width %d /Height %d /ColorSpace /DeviceGray "
+            b"/BitsPerComponent 8 /Filter /FlateDecode /Length %d >>\nstream\n"
+            % (width, height, len(data))
+            + data
+            + b"\nendstream",
+        )
+        draw = b"q %d 0 0 %d 0 0 cm /Scan Do Q" % (PAGE_WIDTH, PAGE_HEIGHT)
+        objects.put(content, b"<< /Length %d >>\nstream\n" % len(draw) + draw + b"\nendstream")
+        objects.put(
+            page,
+            b"<< /Type /Page /Parent %d 0 R /MediaBox [0 0 %d %d] /Contents %d 0 R "
+            b"/Resources << /XObject << /Scan %d 0 R >> >> >>"
+            % (page_tree, PAGE_WIDTH, PAGE_HEIGHT, content, image),
+        )
+    kids = b" ".join(b"%d 0 R" % number for number in page_numbers)
+    objects.put(page_tree, b"<< /Type /Pages /Kids [%s] /Count %d >>" % (kids, len(page_numbers)))
+    objects.put(catalog, b"<< /Type /Catalog /Pages %d 0 R >>" % page_tree)
+    return _serialise(objects, catalog, 0, 0)
 
 
 def _write_outline(

@@ -1,11 +1,9 @@
-"""Layout heuristics for formats without marked-up headings (PDF without an outline, text).
+"""Layout heuristics for PDFs without an outline (plain text has its own: ``text``).
 
 A line is taken for a heading when it looks like one on its own:
 
 - a numbered heading, ``2.``, ``2.1``, ``2.1.3 Title`` -> level = depth of the number;
-- an all-capitals line of a few words -> level 1;
-- a short title-like line (few words, starts with a capital, no closing punctuation)
-  standing alone between paragraphs -> level 2.
+- an all-capitals line of a few words -> level 1.
 
 PDF lines also carry their font size; there a line set clearly larger than the body text
 is a heading, with levels given by the rank of its size (see ``levels_by_size``).
@@ -51,30 +49,6 @@ def is_caps_heading(line: str) -> bool:
         and len(line) <= MAX_HEADING_CHARS
         and not line.rstrip().endswith(_TERMINAL[1:3])
     )
-
-
-def is_title_like(line: str) -> bool:
-    text = line.strip()
-    return (
-        bool(text)
-        and text[0].isupper()
-        and len(text) <= 60
-        and 1 <= _words(text) <= 8
-        and not text.endswith(_TERMINAL)
-        and not text.startswith(("-", "*", "•"))
-    )
-
-
-def text_heading_level(line: str, *, standalone: bool) -> int | None:
-    """The heading level a line of plain text suggests, or ``None`` for body text."""
-    level = numbered_level(line)
-    if level is not None:
-        return level
-    if is_caps_heading(line):
-        return 1
-    if standalone and is_title_like(line):
-        return 2
-    return None
 
 
 def body_size(sized_lines: Iterable[tuple[str, float]]) -> float:

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_raw
 
+from docmill.documents.analysis import ocr
 from docmill.documents.analysis.blocks import Block, BlockKind, ParsedDocument
 from docmill.documents.analysis.errors import AnalysisFailed, FailureCode
-from docmill.documents.analysis.model import DocumentKind
+from docmill.documents.analysis.model import DocumentKind, OcrInfo
 from docmill.documents.analysis.readers import layout
 
 ENCRYPTED_REASON = "The PDF is password-protected; upload an unlocked copy."
@@ -25,6 +26,13 @@ SECURITY_REASON = "The PDF is protected by an encryption scheme docmill cannot o
 TRUNCATED_REASON = "The PDF is incomplete (the file ends too early); upload the complete file."
 CORRUPT_REASON = "The PDF is damaged and cannot be read; upload an intact copy."
 TRUNCATED_WARNING = "The PDF has no end-of-file marker, so it may be cut short and miss content."
+NO_OCR_REASON = (
+    "The PDF contains no extractable text (its pages are scanned images) and no OCR engine is installed"
+)
+OCR_FOUND_NOTHING_REASON = (
+    "The PDF's pages are images in which OCR found no text; upload a PDF with a text layer or a clearer scan."
+)
+MAX_TITLE_CHARS = 200
 
 _LINE = re.compile(r"([^\r\n]*)(\r\n|\n|\r|$)")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
@@ -53,12 +61,105 @@ def read_pdf(data: bytes) -> ParsedDocument:
         warnings.append(TRUNCATED_WARNING)
     try:
         pages = [page_lines(document, index, warnings) for index in range(len(document))]
+        ocr_info = read_scanned_pages(document, pages, warnings)
         bookmarks = read_bookmarks(document)
         title = (document.get_metadata_value("Title") or "").strip() or None
     finally:
         document.close()
+    title = title or first_page_title(pages)
     blocks = blocks_from_outline(pages, bookmarks) if bookmarks else blocks_from_layout(pages)
-    return ParsedDocument(DocumentKind.PDF, blocks, title=title, pages=len(pages), warnings=warnings)
+    return ParsedDocument(
+        DocumentKind.PDF, blocks, title=title, pages=len(pages), warnings=warnings, ocr=ocr_info
+    )
+
+
+def read_scanned_pages(
+    document: pdfium.PdfDocument, pages: list[list[Line]], warnings: list[str]
+) -> OcrInfo | None:
+    """OCR the pages that show something but hold no text, in place; see ``ocr``."""
+    scanned = [index for index, lines in enumerate(pages) if not _has_text(lines) and _draws(document, index)]
+    if not scanned:
+        return None
+    tesseract = ocr.find_tesseract()
+    if tesseract is None:
+        if not any(_has_text(lines) for lines in pages):
+            raise AnalysisFailed(
+                FailureCode.NO_TEXT,
+                f"{NO_OCR_REASON}; {ocr.TESSERACT_INSTALL}, or upload a PDF with a text layer.",
+            )
+        skipped = (
+            f"No OCR engine is installed, so {_pages_phrase(scanned)} (images without text) were skipped"
+        )
+        warnings.append(f"{skipped}; {ocr.TESSERACT_INSTALL} to read them.")
+        return None
+    read: list[ocr.OcrPage] = []
+    for index in scanned:
+        page = ocr_page(document, index, tesseract)
+        pages[index] = [Line(line.text, line.size) for line in page.lines]
+        read.append(page)
+    if not any(_has_text(lines) for lines in pages):
+        raise AnalysisFailed(FailureCode.NO_TEXT, OCR_FOUND_NOTHING_REASON)
+    info = OcrInfo(
+        pages=[index + 1 for index in scanned],
+        engine=tesseract.engine,
+        mean_confidence=ocr.mean_confidence(read),
+    )
+    warnings.append(
+        f"The text of {_pages_phrase(scanned)} was read by OCR (mean word confidence "
+        f"{info.mean_confidence:.0f}%), so it may contain misread words."
+    )
+    return info
+
+
+def ocr_page(document: pdfium.PdfDocument, index: int, tesseract: ocr.Tesseract) -> ocr.OcrPage:
+    page = document[index]
+    try:
+        bitmap = page.render(scale=ocr.RENDER_DPI / ocr.PDF_POINTS_PER_INCH, grayscale=True)
+        try:
+            image = ocr.pgm(bitmap.width, bitmap.height, bitmap.stride, bytes(bitmap.buffer))
+        finally:
+            bitmap.close()
+    finally:
+        page.close()
+    return ocr.read_image(tesseract, image)
+
+
+def _has_text(lines: list[Line]) -> bool:
+    return any(line.text for line in lines)
+
+
+def _draws(document: pdfium.PdfDocument, index: int) -> bool:
+    """Whether a page shows anything at all (an image, shapes): a blank page needs no OCR."""
+    page = document[index]
+    try:
+        objects: int = pdfium_raw.FPDFPage_CountObjects(page.raw)
+        return objects > 0
+    finally:
+        page.close()
+
+
+def _pages_phrase(indexes: list[int]) -> str:
+    """``page 3`` or ``pages 3, 5, 8``."""
+    numbers = ", ".join(str(index + 1) for index in indexes[:20]) + (", ..." if len(indexes) > 20 else "")
+    return f"page{'s' if len(indexes) > 1 else ''} {numbers}"
+
+
+def first_page_title(pages: list[list[Line]]) -> str | None:
+    """The largest text of the first page with text, when it is set larger than the body."""
+    first = next((lines for lines in pages if _has_text(lines)), [])
+    sized = [(line.text, line.size) for lines in pages for line in lines if line.text]
+    body = layout.body_size(sized)
+    largest = max((round(line.size * 2) / 2 for line in first if line.text), default=0.0)
+    if largest < body * layout.HEADING_SIZE_RATIO:
+        return None
+    title: list[str] = []
+    for line in first:
+        if line.text and round(line.size * 2) / 2 == largest:
+            title.append(line.text)
+        elif title:
+            break
+    text = " ".join(" ".join(title).split())
+    return text[:MAX_TITLE_CHARS] or None
 
 
 def open_pdf(data: bytes) -> pdfium.PdfDocument:
