@@ -85,7 +85,7 @@ def test_migrations_create_the_schema_and_running_them_again_changes_nothing(dat
         tables = set(inspect(engine).get_table_names())
         assert {"documents", "document_events", "document_chunk_results", VERSION_TABLE} <= tables
         with engine.connect() as connection:
-            assert connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar() == "0003"
+            assert connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar() == "0004"
     finally:
         engine.dispose()
 

@@ -300,7 +300,12 @@ async def test_a_burst_under_the_shared_limiter_never_meets_a_429(
     assert len(answered) + len(released) == 36
     assert all(r.from_limiter and r.retry_after_s > 0 for r in released)
     assert 28 <= len(answered) <= 31
-    assert emulator.stats["by_status"] == {"200": len(answered)}
+    assert emulator.stats["by_status"] == {"200": len(answered) + 36}
+    # Every call was counted by the API before the limiter took it.
+    assert emulator.stats["by_endpoint"] == {
+        "POST /v1/messages/count_tokens": 36,
+        "POST /v1/messages": len(answered),
+    }
     assert time.monotonic() - started < 6
 
 

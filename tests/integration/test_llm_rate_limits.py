@@ -113,7 +113,8 @@ async def test_a_new_worker_process_starts_from_the_limits_the_cluster_learned(
         "input_tokens_per_min": 567_890,
         "output_tokens_per_min": 98_765,
     }
-    assert emulator.stats["by_endpoint"] == {MESSAGES: 1}
+    # (the one call of the first process, counted by the API first; none by the new one)
+    assert emulator.stats["by_endpoint"] == {MESSAGES: 1, f"{MESSAGES}/count_tokens": 1}
 
 
 async def test_an_answer_settles_its_reservation_and_the_unused_output_is_given_back(
@@ -177,4 +178,5 @@ async def test_a_request_above_the_input_limit_fails_at_its_first_429_with_the_r
     assert "input tokens; the limit is 500 per minute" in first.value.reason
     assert first.value.reason == second.value.reason
     assert first.value.needed_tokens > 500
-    assert emulator.stats["by_status"] == {"429": 1}
+    assert emulator.stats["by_endpoint"][MESSAGES] == 1
+    assert emulator.stats["by_status"]["429"] == 1  # the rest: the API counting the input

@@ -272,11 +272,12 @@ def test_a_worker_killed_mid_document_is_resumed_by_another_and_no_chunk_is_paid
     finally:
         codes = workers.stop()
 
-    # Then the document completed, resumed by the second worker on the job's second attempt
+    # Then the document completed, resumed by the second worker; the killed attempt had
+    # saved calls, so it was given back and the job is on its first attempt again
     assert document.status == "completed", (document.error_reason, workers.tail())
     assert codes[first] < 0 and codes[second] == 0
     resumed = [e for e in workers.events("job.started", second) if e.get("name") == "documents.process"]
-    assert [e["attempt"] for e in resumed] == ["2/3"]
+    assert [e["attempt"] for e in resumed] == ["1/3"]
 
     # And only the call in flight at the kill was lost; the second worker paid for exactly
     # the calls not yet saved, so no chunk was paid for twice
@@ -285,6 +286,75 @@ def test_a_worker_killed_mid_document_is_resumed_by_another_and_no_chunk_is_paid
     assert emulator.stats["by_endpoint"][MESSAGES] - paid_at_kill == planned - saved_at_kill
     calls = pipeline.saved_calls(document_id)
     assert len(calls) == len(set(calls)) == planned == document.progress_done
+
+
+def test_kills_of_a_document_that_keeps_moving_forward_never_fail_it(
+    tmp_path: Path, emulator: AnthropicEmulator
+) -> None:
+    # Given workers whose leases lapse in 2 s, making one model call at a time, 0.3 s each,
+    # and a document of some 17 calls whose job has 3 tries
+    emulator.reset(EmulatorConfig(api_key=API_KEY, latency_s=0.3))
+    pipeline = start_pipeline(tmp_path, emulator, DOCUMENT_CHUNK_CONCURRENCY="1")
+    workers = pipeline.workers
+    lease = ("--lease", "2")
+    kills = 4
+    try:
+        worker = workers.start(concurrency=2, extra=lease)
+        [document_id] = pipeline.upload([report("progress", sections=64)])
+        [analysed] = pipeline.wait([document_id], until=lambda ds: ds[0].progress_total > 0)
+        assert analysed.progress_total > 2 * kills + 1
+        # When its worker is SIGKILLed more times than the job has tries, each time after the
+        # document saved two more calls, and a new worker starts after each kill
+        saved = 0
+        for _ in range(kills):
+            pipeline.wait([document_id], until=lambda ds, at_least=saved + 2: ds[0].progress_done >= at_least)
+            workers.kill(worker)
+            saved = pipeline.saved_count(document_id)
+            worker = workers.start(concurrency=2, extra=lease)
+        [document] = pipeline.wait([document_id])
+    finally:
+        workers.stop()
+
+    # Then the document completed: no attempt that saved a call counted toward its tries
+    assert document.status == "completed", (document.error_reason, workers.tail())
+    assert workers.events("job.failed") == []
+    # And every call is saved once; only the call in flight at each kill (one at a time
+    # here) was paid for twice
+    calls = pipeline.saved_calls(document_id)
+    assert len(calls) == len(set(calls)) == document.progress_total
+    assert emulator.stats["by_endpoint"][MESSAGES] - document.progress_total <= kills
+
+
+def test_a_document_that_kills_its_worker_without_saving_anything_ends_failed(
+    tmp_path: Path, emulator: AnthropicEmulator
+) -> None:
+    # Given calls so slow that no call of the document is ever saved before its worker dies
+    emulator.reset(EmulatorConfig(api_key=API_KEY, latency_s=30))
+    pipeline = start_pipeline(tmp_path, emulator, DOCUMENT_CHUNK_CONCURRENCY="1")
+    workers = pipeline.workers
+    lease = ("--lease", "2")
+    try:
+        worker = workers.start(concurrency=2, extra=lease)
+        [document_id] = pipeline.upload([report("stuck")])
+        # When its worker is SIGKILLed in each of the job's 3 tries
+        for _ in range(3):
+            deadline = time.monotonic() + 30
+            while not any(
+                e.get("name") == "documents.process" for e in workers.events("job.started", worker)
+            ):
+                assert time.monotonic() < deadline, workers.tail()
+                time.sleep(0.05)
+            workers.kill(worker)
+            worker = workers.start(concurrency=2, extra=lease)
+        [document] = pipeline.wait([document_id])
+    finally:
+        workers.stop()
+
+    # Then the job ended in the failed store and the document failed, saying where to look
+    assert document.status == "failed"
+    assert document.error_reason is not None and "docmill queue failed" in document.error_reason
+    assert pipeline.saved_count(document_id) == 0
+    assert [e["name"] for e in workers.events("job.failed")] == ["documents.process"]
 
 
 # ---------------------------------------------------------------------- the API cannot be reached

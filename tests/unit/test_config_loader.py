@@ -221,3 +221,24 @@ def test_a_pools_memory_limit_set_alone_through_the_environment_or_the_file(tmp_
     toml(tmp_path, "[pools.work]\nmemory_mb = 300\n[pools.other]\n")
     from_file = load(env={}).supervisor
     assert (from_file.pools["work"].memory_mb, from_file.pools["other"].memory_mb) == (300, 256)
+
+
+def test_the_rate_limit_wait_is_five_minutes_unless_set() -> None:
+    assert load(env={}).llm.rate_wait_s == 300.0
+
+
+def test_the_rate_limit_wait_set_alone_in_the_file(tmp_path: Path) -> None:
+    toml(tmp_path, "[llm]\nrate_wait_s = 45\n")
+
+    assert load(env={}).llm.rate_wait_s == 45.0
+
+
+def test_the_rate_limit_wait_set_alone_in_the_environment() -> None:
+    assert load(env={"DOCMILL_LLM_RATE_WAIT_S": "0"}).llm.rate_wait_s == 0.0
+
+
+def test_a_bad_rate_limit_wait_is_one_sentence_naming_its_source(tmp_path: Path) -> None:
+    toml(tmp_path, "[llm]\nrate_wait_s = -1\n")
+
+    with pytest.raises(InvalidConfiguration, match=r"\[llm\] rate_wait_s must be a number of seconds"):
+        load(env={})

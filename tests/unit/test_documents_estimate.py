@@ -22,7 +22,7 @@ from docmill.documents.estimate import (
 from docmill.documents.pipeline import approval, served_model
 from docmill.documents.plan import MAP, REDUCE, plan_calls
 from docmill.documents.settings import DocumentSettings
-from docmill.llm.errors import AuthenticationFailed, RateLimited
+from docmill.llm.errors import AuthenticationFailed, ProviderUnavailable, RateLimited
 from docmill.llm.pricing import PriceTable
 from docmill.llm.ratelimit import RateLimits
 from docmill.llm.settings import LLMSettings
@@ -476,3 +476,35 @@ async def test_expected_output_never_exceeds_the_calls_max_tokens() -> None:
 async def test_a_one_chunk_document_expects_the_final_answer_size() -> None:
     estimate = await estimate_for({"profile": "summary"}, chunks=1)
     assert estimate["output_tokens"] == 700
+
+
+# ---------------------------------------------------------------------- the API's counts kept
+async def test_the_apis_counts_of_the_maps_are_kept_and_the_processing_calls_carry_them() -> None:
+    estimate = await estimate_for(chunks=3, provider=CountingProvider())
+
+    assert estimate["token_source"] == "provider"
+    assert estimate["map_input_tokens"] == [100, 100, 100]
+    calls = Calls.for_document(
+        name="a.txt",
+        options={},
+        analysis={"language": {"code": "en"}},
+        default_model=SONNET,
+        estimate=estimate,
+    )
+    assert [calls.map(chunk, 3).input_tokens for chunk in chunks_of(3)] == [100, 100, 100]
+
+
+async def test_offline_counts_are_not_handed_on_as_the_apis() -> None:
+    offline = await estimate_for(provider=CountingProvider(ProviderUnavailable("down")))
+
+    assert offline["token_source"] == "offline" and offline["map_input_tokens"] is None
+    calls = Calls.for_document(name="a.txt", options={}, analysis={}, default_model=SONNET, estimate=offline)
+    assert calls.map(chunks_of(3)[0], 3).input_tokens is None
+
+
+async def test_counts_made_for_another_model_are_not_used() -> None:
+    estimate = await estimate_for(chunks=2, provider=CountingProvider())
+
+    calls = Calls.for_document(name="a.txt", options={}, analysis={}, default_model=HAIKU, estimate=estimate)
+
+    assert calls.map(chunks_of(2)[0], 2).input_tokens is None

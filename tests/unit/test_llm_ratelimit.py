@@ -147,3 +147,78 @@ async def test_observe_without_limit_headers_changes_nothing(store: MemoryRateSt
     limiter = limiter_for(store, RateLimits(50, 30_000, 8_000))
     limiter.observe("claude-haiku-4-5", {"request-id": "req_1"})
     assert limiter.limits_for("claude-haiku-4-5") == RateLimits(50, 30_000, 8_000)
+
+
+async def test_calls_that_find_the_buckets_short_wait_in_line_and_go_in_arrival_order(
+    store: MemoryRateStore, clock: FakeClock
+) -> None:
+    import asyncio
+
+    limiter = limiter_for(store, RateLimits(60, 1e9, 1e9))
+    for _ in range(60):
+        await limiter.admit("claude-haiku-4-5", 1, 1, sleep=clock.sleep)
+    admitted: list[int] = []
+
+    async def sleep(seconds: float) -> None:
+        await clock.sleep(seconds)
+        await asyncio.sleep(0)  # let the other callers run meanwhile, as a real sleep does
+
+    async def call(number: int) -> None:
+        await limiter.admit("claude-haiku-4-5", 1, 1, max_sleep_s=300, sleep=sleep)
+        admitted.append(number)
+
+    await asyncio.gather(*(call(n) for n in range(5)))
+
+    assert admitted == [0, 1, 2, 3, 4]
+    # Only the head of the line asked and slept, once per request refilled: no call went
+    # round, and none was refused.
+    assert clock.slept == [pytest.approx(1.0, abs=0.02)] * 5
+
+
+async def test_a_wait_longer_than_allowed_takes_nothing_and_releases(
+    store: MemoryRateStore, clock: FakeClock
+) -> None:
+    limiter = limiter_for(store, RateLimits(60, 1e9, 1e9))
+    for _ in range(60):
+        await limiter.admit("claude-haiku-4-5", 1, 1, sleep=clock.sleep)
+
+    with pytest.raises(RateLimited) as raised:
+        await limiter.admit("claude-haiku-4-5", 1, 1, max_sleep_s=0.5, sleep=clock.sleep)
+
+    assert raised.value.retry_after_s == pytest.approx(1.0)
+    assert clock.slept == []
+    assert store.level("llm:rate:claude-haiku-4-5-20251001", "requests") == pytest.approx(0.0)
+
+
+async def test_no_call_waits_past_the_moment_its_job_must_have_started_its_calls(
+    store: MemoryRateStore, clock: FakeClock
+) -> None:
+    import time
+
+    from docmill.llm.ratelimit import start_calls_by
+
+    limiter = limiter_for(store, RateLimits(60, 1e9, 1e9))
+    for _ in range(60):
+        await limiter.admit("claude-haiku-4-5", 1, 1, sleep=clock.sleep)
+
+    with start_calls_by(time.monotonic() + 0.5), pytest.raises(RateLimited):
+        await limiter.admit("claude-haiku-4-5", 1, 1, max_sleep_s=300, sleep=clock.sleep)
+    with start_calls_by(time.monotonic() + 30):
+        admitted = await limiter.admit("claude-haiku-4-5", 1, 1, max_sleep_s=300, sleep=clock.sleep)
+
+    assert admitted.slept_s == pytest.approx(1.0, abs=0.02)
+
+
+async def test_knowing_only_the_builtin_defaults_the_head_asks_again_every_half_second(
+    store: MemoryRateStore, clock: FakeClock
+) -> None:
+    from docmill.llm.ratelimit import POLL_S, TIER_1_LIMITS
+
+    limiter = SharedRateLimiter(store, {}, default=TIER_1_LIMITS, headroom=1.0)
+    for _ in range(int(TIER_1_LIMITS.requests_per_min)):
+        await limiter.admit("claude-haiku-4-5", 1, 1, sleep=clock.sleep)
+
+    await limiter.admit("claude-haiku-4-5", 1, 1, max_sleep_s=300, sleep=clock.sleep)
+
+    # 1.2 s at 50 requests per minute, asked for in slices: an answer may teach more meanwhile.
+    assert clock.slept == [pytest.approx(POLL_S, abs=0.02)] * 2 + [pytest.approx(0.2, abs=0.02)]

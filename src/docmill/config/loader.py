@@ -40,6 +40,7 @@ from docmill.llm.settings import LLMSettings
 from docmill.queue import ConfigurationError, mask_url
 from docmill.queue.backends import check_url
 from docmill.queue.connection import DEFAULT_STORAGE, default_queue_url, queue_url_and_source
+from docmill.queue.names import check_queue_name
 from docmill.supervisor.config import SupervisorConfig, config_path, load_config, read_toml
 from docmill.supervisor.errors import SupervisorConfigError
 
@@ -158,6 +159,12 @@ def _load(
     sources["llm.provider"] = _llm_source(env, llm_table, file)
 
     documents = DocumentSettings.from_env(env, queue_url=queue_url, llm=llm)
+    for variable, queue in (
+        ("DOCUMENT_ANALYSIS_QUEUE", documents.analysis_queue),
+        ("DOCUMENT_PROCESSING_QUEUE", documents.processing_queue),
+        ("DOCUMENT_WEBHOOK_QUEUE", documents.webhook_queue),
+    ):
+        check_queue_name(queue, where=f"env {variable}" if env.get(variable) else "default")
     sources["database_url"] = (
         "env DATABASE_URL"
         if env.get("DATABASE_URL", "").strip()

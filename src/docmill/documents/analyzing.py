@@ -21,7 +21,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session, undefer
 
+from docmill.documents import batching
 from docmill.documents.analysis import AnalysisFailed, DocumentStructure, analyze_file
+from docmill.documents.analysis.chunking import MIN_CHUNK_TOKENS, ChunkingOptions
 from docmill.documents.calls import Calls
 from docmill.documents.context import DocumentContext
 from docmill.documents.dispatch import dispatch_processing
@@ -42,6 +44,9 @@ from docmill.llm.errors import PermanentLLMError
 from docmill.llm.models import context_window
 
 log = logging.getLogger("docmill.documents")
+
+CHUNK_SHARE_OF_LIMIT = 0.5
+"""The largest chunk, as a share of the input tokens a minute allows (``chunk_budget``)."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,7 @@ async def analyze_document(ctx: DocumentContext, document_id: int) -> None:
             structure = await asyncio.to_thread(
                 analyze_file,
                 ctx.store.path_for(claimed.sha256),
+                chunk_tokens=await chunk_budget(ctx, model),
                 model_context_tokens=context_window(model),
                 time_limit_s=ctx.settings.analysis_time_limit_s,
                 memory_limit_mb=ctx.settings.analysis_memory_mb,
@@ -89,6 +95,29 @@ async def analyze_document(ctx: DocumentContext, document_id: int) -> None:
     elif claimed.status is not Status.ANALYZED:
         return
     await estimate_and_approve(ctx, document_id)
+
+
+async def chunk_budget(ctx: DocumentContext, model: str) -> int | None:
+    """A chunk size that keeps every map under the smallest input limit known for ``model``
+    (``CHUNK_SHARE_OF_LIMIT`` of the tokens a minute allows, leaving room for the
+    instructions), or None for the size the model's context window gives: while no limit
+    is known but the built-in default, or when the window's size fits already."""
+    by_window = ChunkingOptions.for_model(context_window(model)).chunk_tokens
+    try:
+        provider = await ctx.provider()
+    except Exception:  # no provider yet (a bad key): processing will say why
+        return None
+    limiter = getattr(provider, "limiter", None)
+    if limiter is None:
+        return None
+    try:
+        limit = await limiter.known_input_limit(model)
+    except Exception as exc:  # the store is away: the window's size, as before limits were known
+        log.warning("document.chunk_budget_unknown model=%s error=%s", model, exc)
+        return None
+    if limit is None or limit * CHUNK_SHARE_OF_LIMIT >= by_window:
+        return None
+    return max(MIN_CHUNK_TOKENS, int(limit * CHUNK_SHARE_OF_LIMIT))
 
 
 async def _save_analysis(ctx: DocumentContext, document_id: int, structure: DocumentStructure) -> bool:
@@ -145,6 +174,7 @@ async def estimate_and_approve(ctx: DocumentContext, document_id: int) -> None:
             load=await queue_load(ctx.backend, ctx.settings.processing_queue),
             concurrency=ctx.settings.chunk_concurrency,
             model=model,
+            batch=batching.wanted(calls, provider, batch_profiles=ctx.settings.batch_profiles),
         )
     except PermanentLLMError as exc:
         await fail_document(ctx, document_id, exc.reason)

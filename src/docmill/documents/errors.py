@@ -24,7 +24,7 @@ Every message is one sentence that says what happened and what to do.
 
 from __future__ import annotations
 
-from docmill.queue import Fail
+from docmill.queue import Fail, mask_url
 
 
 class DocumentError(Exception):
@@ -115,8 +115,8 @@ class WebhookRejected(DocumentError):
 
     def __init__(self, document_id: int, url: str, status_code: int) -> None:
         super().__init__(
-            f"The callback URL {url} answered {status_code} to the webhook of document {document_id}; "
-            "it is retried with backoff, check the receiver."
+            f"The callback URL {mask_url(url)} answered {status_code} to the webhook of document "
+            f"{document_id}; it is retried with backoff, check the receiver."
         )
         self.document_id = document_id
         self.status_code = status_code
@@ -128,7 +128,7 @@ class WebhookRefused(DocumentError, Fail):
 
     def __init__(self, document_id: int, url: str, address: str) -> None:
         super().__init__(
-            f"The callback URL {url} of document {document_id} points at {address}, a loopback, "
+            f"The callback URL {mask_url(url)} of document {document_id} points at {address}, a loopback, "
             "private or link-local address, so the webhook was not sent; give a public URL, or "
             "set DOCMILL_WEBHOOK_ALLOW_PRIVATE=true where webhooks go to the same network."
         )

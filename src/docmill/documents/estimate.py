@@ -2,7 +2,9 @@
 
 - **Tokens.** The input of each map call is counted on the very request processing
   will send: by the provider's ``count_tokens`` (the API's count when a key is
-  configured), else by the offline estimate. A reduce's input is its instructions plus
+  configured), else by the offline estimate. The API's counts are kept with the
+  estimate (``map_input_tokens``), so processing hands them to the rate limiter instead
+  of counting again. A reduce's input is its instructions plus
   the expected answers it combines; each answer is expected to be as long as the
   profile says for what it asks (``Profile.expected_output_tokens``, the numbers and
   their reasons in ``profiles``), never more than the call's ``max_tokens``.
@@ -15,8 +17,8 @@
   has no cost (``cost_usd`` is None, ``price_known`` false) and ``price_note`` says why
   and what to do; such a document always waits for approval (``pipeline.approval``).
 - **Prompt caching.** Shown only where it would happen: with a provider that marks the
-  shared prefix for caching (one whose ``caches_prompts`` attribute is true; none does
-  yet, so today no cached price is shown), for a document of several maps whose shared
+  shared prefix for caching (one whose ``caches_prompts`` attribute is true: the
+  Anthropic provider, with ``cache_control``), for a document of several maps whose shared
   prefix (the system prompt and the instructions before the chunk text: a long custom
   prompt or extraction schema) reaches the model's minimum cacheable length
   (``llm.models.min_cacheable_tokens``). The maps of the first wave (as many as run at
@@ -355,6 +357,7 @@ async def estimate_document(
         "output_tokens": tokens.output_tokens,
         "output_tokens_per_call": {"map": map_output, "final": final_output},
         "token_source": source,
+        "map_input_tokens": map_input if source == "provider" else None,
         "cost_usd": None if cost is None else round(cost, 6),
         "cost_usd_cached": None if cached is None else round(cached, 6),
         "prompt_cache": cache.to_dict(),

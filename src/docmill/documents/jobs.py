@@ -76,7 +76,7 @@ async def analyze(worker: WorkerContext, document_id: int) -> None:
 @registry.handler(name=PROCESS, context=True)
 async def process(worker: WorkerContext, document_id: int) -> None:
     """ProcessDocumentJob: the model calls, resumable; releases itself on rate limits."""
-    await process_document(documents_of(worker), int(document_id))
+    await process_document(documents_of(worker), int(document_id), on_progress=worker.progress)
 
 
 @registry.handler(name=WEBHOOK, context=True)

@@ -5,7 +5,10 @@ Tables::
     documents               one row per upload; ``status`` moves only through
                             ``status.change_status`` (which also writes the event);
                             ``llm_unreachable_since`` is the processing's clock of an
-                            LLM provider that cannot be reached (NULL while it answers)
+                            LLM provider that cannot be reached (NULL while it answers);
+                            ``batch_*`` follow a document sent by Message Batches
+                            (``batching``): the batch in flight, since when, the first
+                            batch's time, and why the rest goes direct
     document_events         every status change, in order: the audit trail and the
                             feed of server-sent events (``id`` is the cursor)
     document_chunk_results  one row per paid model call (phase map|reduce, index);
@@ -37,6 +40,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
+
+from docmill.documents.options import shown_options
 
 JsonType = JSON().with_variant(JSONB(), "postgresql")
 
@@ -119,6 +124,13 @@ class Document(Base):
     llm_unreachable_since: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     """When the processing first found the LLM provider unreachable with no answer since;
     cleared by any answer and when the processing (re)starts. See ``processing``."""
+    batch_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    """The Message Batch in flight with this document's calls; NULL once its results are saved."""
+    batch_submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    batch_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    """When the document's first batch was sent: its deadline counts from here."""
+    batch_fallback: Mapped[str | None] = mapped_column(Text, nullable=True)
+    """Why the document's remaining calls go direct (deadline, expiry, errors); NULL while batched."""
 
     def to_dict(self) -> dict[str, Any]:
         """The document as JSON-ready data, without the deferred columns (chunks, result)."""
@@ -128,15 +140,27 @@ class Document(Base):
             "content_type": self.content_type,
             "size_bytes": self.size_bytes,
             "sha256": self.sha256,
-            "options": self.options,
+            "options": shown_options(self.options),
             "status": self.status,
             "analysis": self.analysis,
             "estimate": self.estimate,
             "cost_usd": self.cost_usd,
             "error_reason": self.error_reason,
             "progress": {"done": self.progress_done, "total": self.progress_total},
+            "batch": self.batch_state(),
             **{name: _iso(getattr(self, name)) for name in STAGE_TIMESTAMPS},
             "updated_at": _iso(self.updated_at),
+        }
+
+    def batch_state(self) -> dict[str, Any] | None:
+        """Where a document sent by Message Batches stands; None for one never batched."""
+        if self.batch_started_at is None:
+            return None
+        return {
+            "batch_id": self.batch_id,
+            "submitted_at": _iso(self.batch_submitted_at),
+            "started_at": _iso(self.batch_started_at),
+            "fallback": self.batch_fallback,
         }
 
     def __repr__(self) -> str:

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 from docmill.documents.errors import InvalidOptions
 from docmill.llm.models import resolve_model
+from docmill.queue import mask_url
 
 PROFILES = ("summary", "extract", "custom")
 MAX_PROMPT_CHARS = 20_000
@@ -45,6 +46,8 @@ class DocumentOptions:
     ``profile``: ``summary`` (default), ``extract`` (needs ``schema``, a JSON Schema object)
     or ``custom`` (needs ``prompt``). ``model``: ``None`` means the configured default.
     ``auto_approve``: process without waiting for approval, whatever the estimate.
+    ``batch``: send the model calls through Claude's Message Batches API (half price, answered
+    within hours); ``None`` follows the profile's default (``profiles.sends_by_batch``).
     ``callback_url``: an http(s) URL that receives a signed POST when the document ends.
     """
 
@@ -54,6 +57,7 @@ class DocumentOptions:
     auto_approve: bool = False
     schema: dict[str, Any] | None = None
     prompt: str | None = None
+    batch: bool | None = None
 
     @classmethod
     def parse(cls, data: Mapping[str, Any] | DocumentOptions | None) -> DocumentOptions:
@@ -62,11 +66,12 @@ class DocumentOptions:
             return cls()
         if isinstance(data, DocumentOptions):
             data = data.to_dict()
-        unknown = sorted(set(data) - {"profile", "model", "callback_url", "auto_approve", "schema", "prompt"})
+        known = {"profile", "model", "callback_url", "auto_approve", "schema", "prompt", "batch"}
+        unknown = sorted(set(data) - known)
         if unknown:
             raise InvalidOptions(
                 f"Unknown option {unknown[0]!r}; use profile, model, callback_url, auto_approve, "
-                "schema or prompt."
+                "schema, prompt or batch."
             )
         profile = str(data.get("profile") or "summary").strip().lower()
         if profile not in PROFILES:
@@ -74,14 +79,15 @@ class DocumentOptions:
         model = _optional_text(data.get("model"), "model")
         callback_url = _optional_text(data.get("callback_url"), "callback_url")
         if callback_url is not None:
-            parts = urlsplit(callback_url)
             try:
-                port_ok = parts.port is None or parts.port > 0
-            except ValueError:  # not a number, or past 65535
-                port_ok = False
-            if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
+                parts = urlsplit(callback_url)
+                usable = bool(parts.hostname) and (parts.port is None or parts.port > 0)
+            except ValueError:  # an unclosed IPv6 bracket; a port that is no number, or past 65535
+                usable = False
+            if not usable or parts.scheme not in ("http", "https"):
                 raise InvalidOptions(
-                    f"callback_url {callback_url!r} is not an http(s) URL; give one like https://host/hook."
+                    f"callback_url {mask_url(callback_url)!r} is not an http(s) URL; "
+                    "give one like https://host/hook."
                 )
         schema = _schema(data.get("schema"))
         prompt = _optional_text(data.get("prompt"), "prompt")
@@ -98,6 +104,7 @@ class DocumentOptions:
             auto_approve=_flag(data.get("auto_approve", False)),
             schema=schema if profile == "extract" else None,
             prompt=prompt if profile == "custom" else None,
+            batch=None if data.get("batch") in (None, "") else _flag(data["batch"], "batch"),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -112,6 +119,15 @@ class DocumentOptions:
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def shown_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The stored options as the CLI, the API and the dashboard show them: the callback URL's
+    secrets (``user:password@``, ``?token=``) masked. The webhook alone uses the stored URL."""
+    shown = dict(options or {})
+    if shown.get("callback_url"):
+        shown["callback_url"] = mask_url(str(shown["callback_url"]))
+    return shown
+
+
 def _optional_text(value: Any, name: str) -> str | None:
     if value is None:
         return None
@@ -120,13 +136,13 @@ def _optional_text(value: Any, name: str) -> str | None:
     return value.strip() or None
 
 
-def _flag(value: Any) -> bool:
+def _flag(value: Any, name: str = "auto_approve") -> bool:
     if isinstance(value, bool):
         return value
     parsed = parse_yes_no(value) if isinstance(value, str) else None
     if parsed is not None:
         return parsed
-    raise InvalidOptions(f"auto_approve must be true or false, not {value!r}.")
+    raise InvalidOptions(f"{name} must be true or false, not {value!r}.")
 
 
 def _schema(value: Any) -> dict[str, Any] | None:

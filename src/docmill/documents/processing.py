@@ -16,6 +16,15 @@ database as the ledger, and ends it by the outcome:
 
 Every answer is saved as a ``ChunkResult`` the moment it arrives, together with the
 document's running cost and progress, so a retry never pays twice for a finished call.
+An attempt that saved a call tells the queue so (``WorkerContext.progress``): it then does
+not count toward the job's tries even if its worker is killed, so a long document that keeps
+moving forward is never failed for its kills; one that kills its worker without saving
+anything still ends in the failed store. Only the calls in flight at a kill are paid again:
+at most ``DOCUMENT_CHUNK_CONCURRENCY`` (4) per document.
+
+A document sent by Message Batches (``batch``) first goes through ``batching.advance``,
+which releases the job while its batch runs and saves the batch's answers to the same
+ledger; the run below then finds them saved, or makes directly what the batches did not.
 
 The wait for an unreachable provider is bounded by a clock kept on the document
 (``llm_unreachable_since``), not in a worker's memory nor in the job, so it runs on
@@ -35,7 +44,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -44,6 +53,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, undefer
 
+from docmill.documents import batching
 from docmill.documents.calls import Calls
 from docmill.documents.context import DocumentContext
 from docmill.documents.errors import InvalidTransition
@@ -53,6 +63,7 @@ from docmill.documents.pipeline import announce, default_model, fail_document
 from docmill.documents.plan import CallRef, plan_calls
 from docmill.documents.status import Status, change_status
 from docmill.llm.errors import PermanentLLMError, ProviderUnreachable
+from docmill.llm.ratelimit import start_calls_by
 from docmill.llm.settings import DEFAULT_UNREACHABLE_TIMEOUT_S
 from docmill.llm.types import LLMResponse
 from docmill.queue import Release
@@ -73,14 +84,25 @@ class _Claimed:
     analysis: dict[str, Any] | None
     chunks: list[dict[str, Any]]
     unreachable_since: datetime | None
+    estimate: dict[str, Any] | None
 
 
 class DatabaseLedger:
-    """The ``mapreduce.Ledger`` of one document: its ``ChunkResult`` rows."""
+    """The ``mapreduce.Ledger`` of one document: its ``ChunkResult`` rows.
 
-    def __init__(self, ctx: DocumentContext, document_id: int) -> None:
+    ``on_saved`` is awaited after each answer this run saved (the queue's ``progress``: an
+    attempt that saved a call does not spend one of the job's tries).
+    """
+
+    def __init__(
+        self,
+        ctx: DocumentContext,
+        document_id: int,
+        on_saved: Callable[[], Awaitable[object]] | None = None,
+    ) -> None:
         self.ctx = ctx
         self.document_id = document_id
+        self.on_saved = on_saved
 
     async def saved(self) -> dict[CallRef, SavedCall]:
         def read(session: Session) -> dict[CallRef, SavedCall]:
@@ -137,9 +159,12 @@ class DatabaseLedger:
             return document.status == Status.PROCESSING
 
         try:
-            return await self.ctx.db.run(write)
+            processing = await self.ctx.db.run(write)
         except IntegrityError:  # another run saved this call first; its answer stands
             return True
+        if self.on_saved is not None:
+            await self.on_saved()
+        return processing
 
 
 async def process_document(
@@ -148,10 +173,12 @@ async def process_document(
     *,
     clock: Callable[[], float] = time.monotonic,
     now: Callable[[], datetime] = utcnow,
+    on_progress: Callable[[], Awaitable[object]] | None = None,
 ) -> None:
     """Run the processing stage for one document; see the module docstring.
 
-    ``clock`` times this attempt's budget; ``now`` (UTC) is the unreachable provider's clock.
+    ``clock`` times this attempt's budget; ``now`` (UTC) is the unreachable provider's clock;
+    ``on_progress`` is awaited after each call saved (the worker's ``progress``).
     """
     started = clock()
     claimed = await ctx.db.run(lambda session: _claim(session, document_id))
@@ -167,17 +194,27 @@ async def process_document(
         options=claimed.options,
         analysis=claimed.analysis,
         default_model=default_model(ctx.settings),
+        estimate=claimed.estimate,
     )
-    outcome = await run_plan(
-        calls,
-        claimed.chunks,
-        provider,
-        DatabaseLedger(ctx, document_id),
-        concurrency=ctx.settings.chunk_concurrency,
-        deadline=started + _budget_s(ctx),
-        clock=clock,
-        now=now,
-    )
+    if batching.wanted(calls, provider, batch_profiles=ctx.settings.batch_profiles):
+        # Sends the calls by Message Batches and releases the job while a batch runs; goes on
+        # below once every call is saved (completing without a call) or the rest goes direct.
+        ledger = DatabaseLedger(ctx, document_id)
+        if not await batching.advance(ctx, document_id, calls, claimed.chunks, ledger, now=now):
+            return
+    deadline = started + _budget_s(ctx)
+    # A call waiting its turn at the rate limiter never books one past this attempt's budget.
+    with start_calls_by(time.monotonic() + (deadline - clock())):
+        outcome = await run_plan(
+            calls,
+            claimed.chunks,
+            provider,
+            DatabaseLedger(ctx, document_id, on_progress),
+            concurrency=ctx.settings.chunk_concurrency,
+            deadline=deadline,
+            clock=clock,
+            now=now,
+        )
     if outcome.kind == "done":
         await _complete(ctx, document_id, claimed, calls, outcome)
     elif outcome.kind == "retry":
@@ -207,7 +244,12 @@ def _claim(session: Session, document_id: int) -> _Claimed | None:
             },
         )
     return _Claimed(
-        document.name, document.options, document.analysis, chunks, document.llm_unreachable_since
+        document.name,
+        document.options,
+        document.analysis,
+        chunks,
+        document.llm_unreachable_since,
+        document.estimate,
     )
 
 

@@ -72,6 +72,10 @@ class Profile:
     # calls (then what its answers use), and a low API tier allows a few thousand a minute.
     map_max_tokens = 1024
     final_max_tokens = 2048
+    # Whether documents of the profile go through the Message Batches API when the upload does
+    # not say (``sends_by_batch``): no profile is in a hurry by nature, but each is read by
+    # someone waiting, so none does unless DOCUMENT_BATCH_PROFILES names it.
+    batch_by_default = False
 
     def expected_output_tokens(self, options: DocumentOptions, *, final: bool) -> int:
         """Tokens the answer of one call is expected to hold; see the module docstring."""
@@ -301,6 +305,15 @@ PROFILES: dict[str, Profile] = {p.name: p for p in (SummaryProfile(), ExtractPro
 
 def profile_for(options: DocumentOptions) -> Profile:
     return PROFILES[options.profile]
+
+
+def sends_by_batch(options: DocumentOptions, *, batch_profiles: frozenset[str] = frozenset()) -> bool:
+    """Whether the document's calls go through the Message Batches API: the upload's ``batch``
+    option when it gives one, else the profile's default, which ``batch_profiles`` (the
+    ``DOCUMENT_BATCH_PROFILES`` setting) turns on."""
+    if options.batch is not None:
+        return options.batch
+    return profile_for(options).batch_by_default or options.profile in batch_profiles
 
 
 _JSON_FRAME_TOKENS = 10  # a fence or line breaks around the object

@@ -10,6 +10,11 @@ The seed's names keep their meaning (``DOCUMENT_ANALYSIS_QUEUE``,
     DOCUMENT_AUTO_APPROVE_MAX_USD   estimates up to this are approved       0.50
     DOCUMENT_WEBHOOK_QUEUE          queue of webhook deliveries             default
     DOCUMENT_CHUNK_CONCURRENCY      model calls in flight per document      4
+    DOCUMENT_BATCH_PROFILES         profiles sent by Message Batches unless (none)
+                                    the upload says (comma separated)
+    DOCUMENT_BATCH_DEADLINE_S       past this, a batch document's calls go  21600
+                                    direct (s since its first batch)
+    DOCUMENT_BATCH_POLL_S           shortest pause between looks at a batch 30
     DOCUMENT_ANALYSIS_TIME_LIMIT    hard wall-time limit of one parse (s)   120
     DOCUMENT_ANALYSIS_MEMORY_MB     hard memory limit of one parse          512
     PROCESSING_JOB_MAX_TRIES        tries of the processing job             3
@@ -32,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from docmill.documents.errors import InvalidSetting
-from docmill.documents.options import parse_yes_no
+from docmill.documents.options import PROFILES, parse_yes_no
 from docmill.llm.settings import LLMSettings
 from docmill.queue import mask_url
 from docmill.queue.connection import queue_url_from_env
@@ -61,6 +66,9 @@ class DocumentSettings:
     processing_tries: int = 3
     processing_timeout_s: float = 1800.0
     chunk_concurrency: int = 4
+    batch_profiles: frozenset[str] = frozenset()
+    batch_deadline_s: float = 6 * 3600.0
+    batch_poll_s: float = 30.0
     webhook_timeout_s: float = 10.0
     webhook_tries: int = 5
     webhook_backoff_s: tuple[int, ...] = WEBHOOK_BACKOFF_S
@@ -109,6 +117,9 @@ class DocumentSettings:
             processing_tries=int(_number(env, "PROCESSING_JOB_MAX_TRIES", 3, minimum=1)),
             processing_timeout_s=_number(env, "PROCESSING_JOB_TIMEOUT", 1800.0, minimum=10),
             chunk_concurrency=int(_number(env, "DOCUMENT_CHUNK_CONCURRENCY", 4, minimum=1)),
+            batch_profiles=_profiles(env, "DOCUMENT_BATCH_PROFILES"),
+            batch_deadline_s=_number(env, "DOCUMENT_BATCH_DEADLINE_S", 6 * 3600.0, minimum=0),
+            batch_poll_s=_number(env, "DOCUMENT_BATCH_POLL_S", 30.0, minimum=0.01),
             webhook_timeout_s=_number(env, "DOCUMENT_WEBHOOK_TIMEOUT", 10.0, minimum=0.1),
             webhook_allow_private=_flag(env, "DOCMILL_WEBHOOK_ALLOW_PRIVATE"),
             api_tokens=tuple(t.strip() for t in _get(env, "DOCMILL_API_TOKENS").split(",") if t.strip()),
@@ -144,6 +155,9 @@ class DocumentSettings:
             "processing_tries": self.processing_tries,
             "processing_timeout_s": self.processing_timeout_s,
             "chunk_concurrency": self.chunk_concurrency,
+            "batch_profiles": sorted(self.batch_profiles),
+            "batch_deadline_s": self.batch_deadline_s,
+            "batch_poll_s": self.batch_poll_s,
             "webhook_timeout_s": self.webhook_timeout_s,
             "webhook_tries": self.webhook_tries,
             "webhook_backoff_s": list(self.webhook_backoff_s),
@@ -183,6 +197,16 @@ def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float
     if value < minimum:
         raise InvalidSetting(f"{name}={raw!r} (env) is too small; set it to at least {minimum:g}.")
     return value
+
+
+def _profiles(env: Mapping[str, str], name: str) -> frozenset[str]:
+    names = frozenset(p.strip().lower() for p in _get(env, name).split(",") if p.strip())
+    unknown = sorted(names - set(PROFILES))
+    if unknown:
+        raise InvalidSetting(
+            f"{name}={_get(env, name)!r} (env) names no profile {unknown[0]!r}; use {', '.join(PROFILES)}."
+        )
+    return names
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:

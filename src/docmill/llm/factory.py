@@ -46,6 +46,7 @@ def build_provider(settings: LLMSettings, *, rate_store: RateStore | None = None
             base_url=settings.anthropic_base_url,
             timeout_s=settings.request_timeout_s,
             limiter=limiter,
+            max_sleep_s=settings.rate_wait_s,
             circuit=LLMCircuit(rate_store, account) if rate_store is not None else None,
         )
     if chosen == "openai":
@@ -72,6 +73,7 @@ def build_provider(settings: LLMSettings, *, rate_store: RateStore | None = None
             model=model,
             timeout_s=settings.request_timeout_s,
             limiter=limiter,
+            max_sleep_s=settings.rate_wait_s,
         )
     from docmill.llm.providers.extractive import ExtractiveProvider
 

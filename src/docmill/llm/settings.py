@@ -12,6 +12,7 @@ openai_api_key               ``OPENAI_API_KEY``                     (environment
 openai_model                 ``OPENAI_MODEL``                       ``openai_model``
 request_timeout_s            ``DOCMILL_LLM_TIMEOUT_S``              ``request_timeout_s``
 unreachable_timeout_s        ``DOCMILL_LLM_UNREACHABLE_TIMEOUT_S``  ``unreachable_timeout_s``
+rate_wait_s                  ``DOCMILL_LLM_RATE_WAIT_S``            ``rate_wait_s``
 prices (overrides)           ``DOCMILL_LLM_PRICES`` (JSON)          ``[llm.prices."<model>"]``
 limits (per model)           ``DOCMILL_LLM_LIMITS`` (JSON)          ``[llm.limits."<model>"]``
 ===========================  =====================================  ==========================
@@ -27,6 +28,10 @@ optional top-level ``batch_discount``); limits are ``{"<model>": {"requests_per_
 ``unreachable_timeout_s`` (default 1800) bounds how long a document waits for a provider
 that cannot be reached at all (connection refused, unknown host, connect timeout): past
 it the document fails, saying since when. Rate limits and overload are never bounded by it.
+
+``rate_wait_s`` (default 300) is the longest a call waits in line at the shared rate limiter,
+holding its worker, before its job is put back in the queue instead
+(``docmill.llm.ratelimit``); a wait is never booked past the job's own time budget.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ from typing import Any
 from docmill.llm.limits import TIER_1_LIMITS, RateLimits
 from docmill.llm.models import DEFAULT_MODEL, retirement_message
 from docmill.llm.pricing import PriceTable
+from docmill.llm.ratelimit import DEFAULT_RATE_WAIT_S
 from docmill.queue import mask_url as queue_mask_url
 
 PROVIDERS = frozenset({"auto", "anthropic", "openai", "extractive"})
@@ -74,6 +80,17 @@ def _positive_seconds(value: str, source: str) -> float:
         seconds = math.nan
     if not math.isfinite(seconds) or seconds <= 0:
         raise ValueError(f"{source} must be a number of seconds above 0, not {value!r}")
+    return seconds
+
+
+def _seconds(value: str, source: str) -> float:
+    """``value`` as a number of seconds, 0 or more; ``source`` names the setting in the error."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"{source} must be a number of seconds, 0 or more, not {value!r}")
     return seconds
 
 
@@ -131,6 +148,8 @@ class LLMSettings:
     request_timeout_s: float = 600.0
     unreachable_timeout_s: float = DEFAULT_UNREACHABLE_TIMEOUT_S
     """How long a document waits for a provider that cannot be reached before it fails."""
+    rate_wait_s: float = DEFAULT_RATE_WAIT_S
+    """The longest a call waits its turn at the shared rate limiter before its job is released."""
     limits: Mapping[str, RateLimits] = field(default_factory=lambda: MappingProxyType({}))
     default_limits: RateLimits = TIER_1_LIMITS
     """Limits of a model not in ``limits``: Anthropic's lowest tier until the API's headers say more."""
@@ -146,6 +165,8 @@ class LLMSettings:
         if not (math.isfinite(self.unreachable_timeout_s) and self.unreachable_timeout_s > 0):
             shown = self.unreachable_timeout_s
             raise ValueError(f"unreachable_timeout_s must be a number of seconds above 0, not {shown}")
+        if not (math.isfinite(self.rate_wait_s) and self.rate_wait_s >= 0):
+            raise ValueError(f"rate_wait_s must be a number of seconds, 0 or more, not {self.rate_wait_s}")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> LLMSettings:
@@ -176,6 +197,7 @@ class LLMSettings:
         unreachable, unreachable_source = picked(
             ("DOCMILL_LLM_UNREACHABLE_TIMEOUT_S",), "unreachable_timeout_s"
         )
+        rate_wait, rate_wait_source = picked(("DOCMILL_LLM_RATE_WAIT_S",), "rate_wait_s")
         return cls(
             provider=(pick(("DOCMILL_LLM_PROVIDER",), "provider") or "auto").lower(),
             anthropic_api_key=pick(("CLAUDE_API_KEY", "ANTHROPIC_API_KEY"), None),
@@ -189,6 +211,9 @@ class LLMSettings:
                 _positive_seconds(unreachable, unreachable_source)
                 if unreachable is not None
                 else DEFAULT_UNREACHABLE_TIMEOUT_S
+            ),
+            rate_wait_s=(
+                _seconds(rate_wait, rate_wait_source) if rate_wait is not None else DEFAULT_RATE_WAIT_S
             ),
             limits=MappingProxyType(limits),
             default_limits=default_limits,

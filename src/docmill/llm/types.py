@@ -28,6 +28,13 @@ class LLMRequest:
     purpose: str = ""
     """What the call is for (``summary:map``): answers of one purpose have similar lengths, so
     the rate limiter learns per purpose how many output tokens to reserve. Never sent."""
+    input_tokens: int | None = None
+    """The API's count of this request's input when it is known already (the estimate asked
+    the API for it): the rate limiter takes it instead of counting again. Never sent."""
+    cache_prefix_chars: int = 0
+    """How many leading characters of ``prompt`` every call of the same kind shares (a
+    document's map instructions): a provider that caches prompts marks the system prompt and
+    this prefix for its cache when they reach the model's minimum."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@
          "fault_probabilities": {"529": 0.1, "stream_error": 0.05}, "seed": 7,
          "slow_s": 3, "fault_retry_after_s": 2, "max_request_bytes": 1000000,
          "default_model": "claude-sonnet-4-5", "spend_limit_after": 20,
+         "batch_processing_s": 30, "batch_expiry_s": 86400,
          "inject": {"429": 2, "stream_error": 1}}
 
 ``GET  /_emulator/stats``    counters (``EmulatorStats``).
@@ -38,6 +39,8 @@ _SCALARS: dict[str, type] = {
     "max_request_bytes": int,
     "default_model": str,
     "spend_limit_after": int,
+    "batch_processing_s": float,
+    "batch_expiry_s": float,
 }
 _LIMIT_NAMES = {
     "rpm": "requests_per_minute",

@@ -1,4 +1,5 @@
-"""The emulator's ASGI app: ``/v1/messages``, ``/v1/messages/count_tokens``, ``/v1/models``.
+"""The emulator's ASGI app: ``/v1/messages``, ``/v1/messages/count_tokens``, ``/v1/models``,
+and the Message Batches endpoints (``_emulator_batches``).
 
 Order of checks on ``POST /v1/messages`` (the API's, as far as clients can observe):
 413 body size → 401 key → 400 version / JSON → 400 validation → 404 model →
@@ -18,6 +19,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from docmill.testing._emulator_admin import admin_router
+from docmill.testing._emulator_batches import batches_router
+from docmill.testing._emulator_cache import CacheUsage
 from docmill.testing._emulator_models import ModelEntry
 from docmill.testing._emulator_protocol import (
     ApiError,
@@ -116,8 +119,15 @@ def _validate(state: EmulatorState, body: dict[str, Any], *, needs_max_tokens: b
     return model
 
 
-def _message(message_id: str, model: ModelEntry, input_tokens: int, reply: Reply | None) -> dict[str, Any]:
+def _message(
+    message_id: str,
+    model: ModelEntry,
+    input_tokens: int,
+    reply: Reply | None,
+    cache: CacheUsage | None = None,
+) -> dict[str, Any]:
     """A ``Message`` object; ``reply=None`` gives the empty one that opens a stream."""
+    cache = cache or CacheUsage(input_tokens)
     return {
         "id": message_id,
         "type": "message",
@@ -127,9 +137,9 @@ def _message(message_id: str, model: ModelEntry, input_tokens: int, reply: Reply
         "stop_reason": reply.stop_reason if reply else None,
         "stop_sequence": reply.stop_sequence if reply else None,
         "usage": {
-            "input_tokens": input_tokens,
-            "cache_creation_input_tokens": 0,
-            "cache_read_input_tokens": 0,
+            "input_tokens": cache.input_tokens,
+            "cache_creation_input_tokens": cache.creation,
+            "cache_read_input_tokens": cache.read,
             "output_tokens": reply.output_tokens if reply else 1,
             "service_tier": "standard",
         },
@@ -155,7 +165,8 @@ async def create_message(request: Request) -> Response:
         retry = {"retry-after": str(config.fault_retry_after_s)} if status == 429 else {}
         raise ApiError(status, error_type, message, model=model, headers=retry)
     reply = compose_reply(body)
-    denial = state.admit(model, input_tokens, reply.output_tokens)
+    cache = state.prompt_cache.usage(model.id, body, input_tokens)
+    denial = state.admit(model, cache.limited_tokens, reply.output_tokens)
     if denial is not None:
         raise ApiError(
             429,
@@ -174,15 +185,24 @@ async def create_message(request: Request) -> Response:
     message_id = new_id("msg_")
     if not streaming:
         await asyncio.sleep(config.latency_per_output_token_s * reply.output_tokens)
-        state.record_tokens(input_tokens, reply.output_tokens)
-        return JSONResponse(_message(message_id, model, input_tokens, reply), headers=headers)
-    events = _stream(state, message_id, model, input_tokens, reply, fail=fault is FaultKind.STREAM_ERROR)
+        state.record_tokens(cache.limited_tokens, reply.output_tokens)
+        return JSONResponse(_message(message_id, model, input_tokens, reply, cache), headers=headers)
+    events = _stream(
+        state, message_id, model, input_tokens, reply, cache, fail=fault is FaultKind.STREAM_ERROR
+    )
     headers["cache-control"] = "no-cache"
     return StreamingResponse(events, media_type="text/event-stream; charset=utf-8", headers=headers)
 
 
 async def _stream(
-    state: EmulatorState, message_id: str, model: ModelEntry, input_tokens: int, reply: Reply, *, fail: bool
+    state: EmulatorState,
+    message_id: str,
+    model: ModelEntry,
+    input_tokens: int,
+    reply: Reply,
+    cache: CacheUsage,
+    *,
+    fail: bool,
 ) -> AsyncIterator[bytes]:
     """The API's event sequence; with ``fail`` an overloaded ``error`` event replaces the second half."""
     per_token_s = state.config.latency_per_output_token_s
@@ -191,7 +211,7 @@ async def _stream(
     try:
         yield sse(
             "message_start",
-            {"type": "message_start", "message": _message(message_id, model, input_tokens, None)},
+            {"type": "message_start", "message": _message(message_id, model, input_tokens, None, cache)},
         )
         block = {"type": "text", "text": ""}
         yield sse("content_block_start", {"type": "content_block_start", "index": 0, "content_block": block})
@@ -214,7 +234,34 @@ async def _stream(
         yield sse("message_stop", {"type": "message_stop"})
         sent = reply.text
     finally:
-        state.record_tokens(input_tokens, estimate_tokens(sent), stream=True)
+        state.record_tokens(cache.limited_tokens, estimate_tokens(sent), stream=True)
+
+
+def answer_in_batch(state: EmulatorState, params: dict[str, Any]) -> dict[str, Any]:
+    """The ``result`` of one Message Batch request: the Messages endpoint's checks, faults and
+    reply, without rate limits or latency (batches have their own), as a ``succeeded`` or
+    ``errored`` object."""
+    try:
+        model = _validate(state, params, needs_max_tokens=True)
+        if params.get("stream") is True:
+            raise invalid("stream: Streaming is not supported for requests within a Message Batch")
+        input_tokens = count_input_tokens(params)
+        if input_tokens > model.max_input_tokens:
+            raise invalid(f"prompt is too long: {input_tokens} tokens > {model.max_input_tokens} maximum")
+        fault = state.draw_fault(False)
+        if state.spend_limit_reached() or fault is FaultKind.SPEND_LIMIT:
+            raise _spend_limit(model)
+        if fault in _FAULT_ERRORS:
+            _, error_type, message = _FAULT_ERRORS[fault]
+            raise ApiError(500, error_type, message)
+    except ApiError as exc:
+        return {"type": "errored", "error": error_body(exc.error_type, exc.message, None, exc.error_code)}
+    reply = compose_reply(params)
+    state.record_answered()
+    state.record_tokens(input_tokens, reply.output_tokens)
+    answer = _message(new_id("msg_"), model, input_tokens, reply)
+    answer["usage"]["service_tier"] = "batch"
+    return {"type": "succeeded", "message": answer}
 
 
 async def count_tokens(request: Request) -> Response:
@@ -259,10 +306,12 @@ def create_app(state: EmulatorState) -> FastAPI:
     """The ASGI app serving one emulator; its state lives on ``app.state.emulator``."""
     app = FastAPI(title="Anthropic Messages API emulator", openapi_url=None, docs_url=None, redoc_url=None)
     app.state.emulator = state
+    app.state.batch_resolver = lambda params: answer_in_batch(state, params)
     app.add_api_route("/v1/messages", create_message, methods=["POST"])
     app.add_api_route("/v1/messages/count_tokens", count_tokens, methods=["POST"])
     app.add_api_route("/v1/models", list_models, methods=["GET"])
     app.add_api_route("/v1/models/{model_id}", get_model, methods=["GET"])
+    app.include_router(batches_router)
     app.include_router(admin_router)
 
     async def on_api_error(request: Request, exc: Exception) -> Response:

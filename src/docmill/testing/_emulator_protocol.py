@@ -139,4 +139,9 @@ class RequestIdMiddleware:
 
 
 def _route(path: str) -> str:
-    return "/v1/models/{model_id}" if path.startswith("/v1/models/") else path
+    if path.startswith("/v1/models/"):
+        return "/v1/models/{model_id}"
+    if path.startswith("/v1/messages/batches/"):
+        tail = path.removeprefix("/v1/messages/batches/").partition("/")[2]
+        return "/v1/messages/batches/{id}" + (f"/{tail}" if tail else "")
+    return path

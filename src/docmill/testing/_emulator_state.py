@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, TypedDict
 
+from docmill.testing._emulator_batch_store import BatchStore
+from docmill.testing._emulator_cache import PromptCache
 from docmill.testing._emulator_limits import Denial, ModelLimiter, RateLimits
 from docmill.testing._emulator_models import DEFAULT_MODELS, ModelCatalogue, ModelEntry
 
@@ -75,6 +77,11 @@ class EmulatorConfig:
     """After this many answered Messages calls the monthly spend limit is reached: every later
     Messages call and token count is refused (429 ``enforced_spend_limit_reached``, no
     ``retry-after``) until the knob changes or the emulator is reset. ``None``: no limit."""
+    batch_processing_s: float = 0.0
+    """How long a Message Batch stays ``in_progress`` before its requests are answered."""
+    batch_expiry_s: float = 24 * 3600.0
+    """How long after its creation a Message Batch expires (the API's 24 hours); a batch not
+    answered by then ends with its requests ``expired``."""
 
 
 class EmulatorStats(TypedDict):
@@ -92,6 +99,12 @@ class EmulatorStats(TypedDict):
     """Calls refused because the spend limit was reached (Messages and token counts)."""
     in_flight: int
     max_in_flight: int
+    batches: int
+    """Message Batches kept (created and not deleted)."""
+    batch_requests: int
+    """Requests submitted in Message Batches."""
+    batch_succeeded: int
+    """Batch requests answered (each is billed once, however often its results are read)."""
 
 
 class EmulatorState:
@@ -104,10 +117,13 @@ class EmulatorState:
         self._rng = random.Random(config.seed)
         self._queued: deque[FaultKind] = deque()
         self._limiters: dict[str, ModelLimiter] = {}
+        self.prompt_cache = PromptCache()
+        """Prefixes marked with ``cache_control`` (``_emulator_cache``)."""
         self._counts: Counter[str] = Counter()
         self._by_status: Counter[str] = Counter()
         self._by_endpoint: Counter[str] = Counter()
         self._faults: Counter[str] = Counter()
+        self.batches = BatchStore()
 
     @property
     def config(self) -> EmulatorConfig:
@@ -143,12 +159,14 @@ class EmulatorState:
             self._rng = random.Random(self._config.seed)
             self._queued.clear()
             self._limiters.clear()
+            self.prompt_cache.clear()
             in_flight = self._counts["in_flight"]
             self._counts.clear()
             self._counts["in_flight"] = in_flight
             self._by_status.clear()
             self._by_endpoint.clear()
             self._faults.clear()
+        self.batches.clear()
 
     def draw_fault(self, streaming: bool) -> FaultKind | None:
         """The fault for this Messages call: queued ones first, then seeded random draws."""
@@ -224,6 +242,7 @@ class EmulatorState:
             self._counts["streams"] += int(stream)
 
     def stats(self) -> EmulatorStats:
+        batches, batch_requests, batch_succeeded = self.batches.counters()
         with self._lock:
             return EmulatorStats(
                 requests=self._counts["requests"],
@@ -237,4 +256,7 @@ class EmulatorState:
                 spend_limited=self._counts["spend_limited"],
                 in_flight=self._counts["in_flight"],
                 max_in_flight=self._counts["max_in_flight"],
+                batches=batches,
+                batch_requests=batch_requests,
+                batch_succeeded=batch_succeeded,
             )

@@ -14,6 +14,10 @@ counters; see ``_emulator_admin``)::
 
     python -m docmill.testing.anthropic_emulator --port 8089 --latency 2 --rpm 600 --itpm 400000
 
+Message Batches (``client.messages.batches``) are answered ``batch_processing_s`` after
+their creation (``--batch-seconds``) and expire after ``batch_expiry_s``; see
+``_emulator_batches``.
+
 Answers are deterministic functions of the last user message and token counts are an
 offline estimate of about four characters a token (``_emulator_replies``); rate limits
 are per-model token buckets (``_emulator_limits``).
@@ -67,6 +71,9 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="random fault, e.g. 529=0.05 or stream_error=0.01 (repeatable)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the random fault draws")
+    parser.add_argument(
+        "--batch-seconds", type=float, default=0.0, help="seconds before a Message Batch is answered"
+    )
     return parser.parse_args(argv)
 
 
@@ -84,6 +91,7 @@ def emulator_from_args(argv: Sequence[str] | None = None) -> AnthropicEmulator:
         limits=RateLimits(args.rpm, args.itpm, args.otpm),
         fault_probabilities=faults,
         seed=args.seed,
+        batch_processing_s=args.batch_seconds,
     )
     return AnthropicEmulator(config, host=args.host, port=args.port)
 

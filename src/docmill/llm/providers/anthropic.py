@@ -6,7 +6,10 @@ attempt. Every call passes the shared limiter: ``admit`` before it, ``learn`` fr
 answer's ``anthropic-ratelimit-*`` headers (errors included), and ``settle`` to the usage
 of an answer; a request the limits show can never fit fails with ``RequestExceedsLimit``.
 ``count_tokens`` asks the API's counting endpoint and falls back to the offline estimate
-when that fails for any reason but the key or the account's spend limit.
+when that fails for any reason but the key or the account's spend limit. The limiter takes
+the API's count: the one the estimate kept (``LLMRequest.input_tokens``), else a count made
+just before the call; the offline estimate only when the API cannot count. A prefix shared
+by a document's calls is marked for the prompt cache where it pays (``llm.prompt_cache``).
 
 With an ``LLMCircuit`` a spend-limit, billing or credential error opens the key's circuit for
 the whole cluster, and every later Messages call or token count of any process raises that
@@ -39,6 +42,7 @@ from docmill.llm.errors import (
 from docmill.llm.jsonout import extract_json_object, with_json_instruction
 from docmill.llm.models import deprecation_date, resolve_model, retirement_message
 from docmill.llm.pricing import PriceTable
+from docmill.llm.prompt_cache import message_params
 from docmill.llm.providers._http import CLAUDE, error_for_status, is_connect_failure
 from docmill.llm.ratelimit import MAX_SLEEP_S, SharedRateLimiter
 from docmill.llm.settings import mask_url
@@ -102,6 +106,8 @@ class AnthropicProvider:
 
     name = "anthropic"
     is_offline = False
+    caches_prompts = True
+    """Marks a shared prefix with ``cache_control`` where it reaches the model's minimum."""
 
     def __init__(
         self,
@@ -169,10 +175,12 @@ class AnthropicProvider:
     async def complete(self, request: LLMRequest) -> LLMResponse:
         model = self._check_model(request.model)
         system = with_json_instruction(request.system) if request.json_output else request.system
-        input_tokens = estimate_request_tokens(system, request.prompt)
         await self._check_circuit()
         admission = None
+        input_tokens = request.input_tokens
         if self._limiter is not None:
+            if input_tokens is None:  # the limiter takes the API's count, not a guess
+                input_tokens = await self.count_tokens(request)
             admission = await self._limiter.admit(
                 model,
                 input_tokens,
@@ -180,17 +188,18 @@ class AnthropicProvider:
                 purpose=request.purpose,
                 max_sleep_s=self._max_sleep_s,
             )
+        sent_system, messages = message_params(model, system, request.prompt, request.cache_prefix_chars)
         try:
             raw = await self._client.messages.with_raw_response.create(
                 model=model,
                 max_tokens=request.max_tokens,
-                system=system,
-                messages=[{"role": "user", "content": request.prompt}],
+                system=sent_system,  # type: ignore[arg-type]
+                messages=messages,  # type: ignore[arg-type]
             )
         except anthropic.APIStatusError as exc:
             await self._learn(model, exc.response.headers)
             error = map_anthropic_error(exc, request.model, base_url=self._base_url)
-            if isinstance(error, RateLimited) and self._limiter is not None:
+            if isinstance(error, RateLimited) and self._limiter is not None and input_tokens is not None:
                 # The 429 taught the limits: a request bigger than a whole minute fails now.
                 error = self._limiter.never_fits(model, input_tokens) or error
             raise await self._refused(error) from exc
