@@ -115,6 +115,7 @@ def test_submit_json_then_documents_list_and_show_agree(tmp_path: Path, env: dic
             "--model",
             "claude-haiku-4-5",
             "--auto-approve",
+            "--batch",
             "--json",
         )
     )
@@ -139,7 +140,9 @@ def test_submit_json_then_documents_list_and_show_agree(tmp_path: Path, env: dic
         "auto_approve": True,
         "schema": {"type": "object", "properties": {"total": {}}},
         "prompt": None,
+        "batch": True,
     }
+    assert first[0]["document"]["options"]["batch"] is None  # the profile's default
 
 
 def test_documents_list_filters_by_status_and_renders_a_table(tmp_path: Path, env: dict[str, str]) -> None:

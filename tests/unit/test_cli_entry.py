@@ -33,7 +33,7 @@ def test_queue_work_runs_the_worker_without_loading_the_cli() -> None:
     assert out.strip() == "worker ['--queue', 'a,b', '--concurrency', '3'] [] configured_queue_url"
 
 
-@pytest.mark.parametrize("argv", [("queue", "--help"), ("--help",)])
+@pytest.mark.parametrize("argv", [("queue", "--help"), ("--help",), ("queue", "work", "--help")])
 def test_other_commands_go_to_the_typer_app(argv: tuple[str, ...]) -> None:
     out = run_entry(*argv)
     assert "worker" not in out.split()[:1]

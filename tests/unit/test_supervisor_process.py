@@ -424,3 +424,110 @@ def test_a_reload_rolls_one_worker_at_a_time_onto_the_new_configuration() -> Non
     assert spawner.commands[-1].argv == ("work", "default")
     # Never fewer than two of the three running during the roll
     assert len(spawner.alive()) == 3
+
+
+# ----------------------------------------------------------------------------- when the backoff resets
+
+
+def crash_after(process: Process, clock: FakeClock, spawner: FakeSpawner, ran_s: float, code: int) -> float:
+    """Spawn ``process``, let it live ``ran_s`` (promoted as the master's ticks would), end it with
+    ``code``; return the delay before its next spawn."""
+    process.spawn(spawner, Command(("work",)), clock, 0, POLICY)
+    clock.advance(ran_s)
+    spawner.children[-1].code = None
+    process.poll(clock.now, POLICY)
+    spawner.children[-1].code = code
+    exit_ = process.poll(clock.now, POLICY)
+    assert exit_ is not None
+    clock.advance(exit_.delay_s)
+    return exit_.delay_s
+
+
+def test_a_process_that_ran_long_enough_gets_the_base_delay_on_its_next_crash() -> None:
+    # Given a worker whose quick crashes doubled its delay to the cap
+    clock, spawner = FakeClock(), FakeSpawner()
+    process = Process("p.1", "p")
+    quick = [crash_after(process, clock, spawner, 2, -signal.SIGKILL) for _ in range(4)]
+    assert quick == [1.0, 2.0, 4.0, 5.0]
+    # When it then runs for longer than the settled time and crashes
+    delay = crash_after(process, clock, spawner, POLICY.settled_s + 17, -signal.SIGKILL)
+    # Then it waits the base delay, not a doubled one
+    assert delay == POLICY.backoff_s
+    # And a quick crash after that doubles from the base again
+    assert crash_after(process, clock, spawner, 2, -signal.SIGKILL) == 2.0
+
+
+def test_a_backend_outage_after_a_long_run_restarts_after_the_base_delay() -> None:
+    clock, spawner = FakeClock(), FakeSpawner()
+    process = Process("p.1", "p")
+    delays = [crash_after(process, clock, spawner, 31, 14) for _ in range(4)]
+    assert delays == [1.0, 1.0, 1.0, 1.0]
+
+
+def test_the_settled_time_is_never_shorter_than_startsecs() -> None:
+    assert RestartPolicy(startsecs=40.0).settled_s == 40.0
+    assert RestartPolicy(startsecs=0.5).settled_s == 10.0
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+def test_a_process_killed_from_outside_while_starting_is_no_boot_failure(sig: int) -> None:
+    # Given a worker killed by a signal sent from outside in its first second, again and again
+    clock, spawner = FakeClock(), FakeSpawner()
+    process = Process("p.1", "p")
+    states = []
+    for _ in range(POLICY.startretries + 3):
+        process.spawn(spawner, Command(("work",)), clock, 0, POLICY)
+        clock.advance(0.2)
+        spawner.children[-1].code = -sig
+        exit_ = process.poll(clock.now, POLICY)
+        assert exit_ is not None
+        states.append(exit_.state)
+        clock.advance(exit_.delay_s)
+    # Then it is restarted with backoff every time and never counted as a boot failure
+    assert states == [S.BACKOFF] * (POLICY.startretries + 3)
+    assert process.boot_failures == 0
+
+
+@pytest.mark.parametrize("sig", [signal.SIGSEGV, signal.SIGABRT])
+def test_a_process_that_crashes_on_its_own_fault_while_starting_is_a_boot_failure(sig: int) -> None:
+    clock, spawner = FakeClock(), FakeSpawner()
+    process = started(clock, spawner)
+    clock.advance(0.2)
+    spawner.children[-1].code = -sig
+    process.poll(clock.now, POLICY)
+    assert process.boot_failures == 1
+
+
+def test_four_kills_in_the_first_second_do_not_make_the_pool_fatal() -> None:
+    clock, spawner = FakeClock(), FakeSpawner()
+    pool, log = make_pool(clock, spawner, startretries=3)
+    pool.tick()
+    for _ in range(4):  # the same slot, killed 0.3 s after each spawn (an OOM killer, an operator)
+        clock.advance(0.3)
+        child = pool.processes[0].child
+        assert isinstance(child, FakeChild)
+        child.code = -signal.SIGKILL
+        pool.tick()
+        assert pool.processes[0].retry_at is not None
+        clock.advance(pool.processes[0].retry_at - clock.now)
+        pool.tick()
+    assert pool.state is PoolState.RUNNING
+    assert not log.events("pool.fatal")
+    assert len(spawner.alive()) == 2
+
+
+def test_a_pools_snapshot_is_its_typed_heartbeat() -> None:
+    from docmill.supervisor.heartbeat import PoolHeartbeat
+
+    clock, spawner = FakeClock(), FakeSpawner()
+    pool, _ = make_pool(clock, spawner)
+    boot(pool, clock)
+
+    beat = pool.snapshot(clock.time())
+
+    assert (beat.name, beat.state, beat.target, beat.queues) == ("default", "running", 2, ("default",))
+    assert [(p.name, p.state, p.pid) for p in beat.processes] == [
+        ("default.1", "running", spawner.children[0].pid),
+        ("default.2", "running", spawner.children[1].pid),
+    ]
+    assert PoolHeartbeat.from_dict(beat.to_dict()) == beat

@@ -1,8 +1,9 @@
 """Helpers every `docmill` command shares: options, opening the backend, errors, rendering.
 
 Commands stay thin: they parse input, call one engine operation through
-``with_backend``, and render the result with the helpers here, as a Rich table
-for people or as JSON (``--json``) for scripts.
+``with_backend``, and render the result for people (tables that fit any width:
+``tables.Sheet``, built from the read models in ``views``) or as JSON
+(``--json``) for scripts.
 
 Exit codes: 0 success; 1 the command ran but the answer is "no" (job not
 found, a queue over ``--max``, confirmation declined); 2 the command could not
@@ -32,11 +33,10 @@ from docmill.queue import (
     BackendUnavailable,
     ConfigurationError,
     Job,
-    MinuteMetrics,
-    QueueStats,
     backend_from_url,
     mask_url,
 )
+from docmill.queue.names import check_queue_name
 
 if TYPE_CHECKING:
     from docmill.config import Settings
@@ -59,8 +59,32 @@ ConnectionOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of a table.")]
+
+
+def checked_queue(value: str | None) -> str | None:
+    """A ``--queue``/QUEUE value, or exit 2 with the rule when it is no valid queue name."""
+    if value is not None:
+        try:
+            check_queue_name(value)
+        except ConfigurationError as exc:
+            fail(str(exc), EXIT_UNAVAILABLE)
+    return value
+
+
+def checked_queue_list(values: list[str] | None) -> list[str] | None:
+    """Queue names given as arguments, each a name or a comma list, checked as ``checked_queue``."""
+    for value in values or []:
+        for name in value.split(","):
+            if name:
+                checked_queue(name)
+    return values
+
+
 QueueFilterOption = Annotated[
-    str | None, typer.Option("--queue", "-q", metavar="QUEUE", help="Only this queue.", show_default=False)
+    str | None,
+    typer.Option(
+        "--queue", "-q", metavar="QUEUE", help="Only this queue.", show_default=False, callback=checked_queue
+    ),
 ]
 
 
@@ -249,38 +273,11 @@ def new_table(title: str | None = None) -> Table:
     return Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
 
 
-def job_table(jobs: list[Job], *, width: int, title: str | None = None, failed: bool = False) -> Table:
-    """Jobs as a table with fixed columns sized to ``width``; ``failed`` shows when and why."""
-    queue_w = min(20, max([5, *(len(job.queue) for job in jobs)]))
-    name_w = min(28, max([3, *(len(job.name) for job in jobs)]))
-    table = new_table(title)
-    table.add_column("ID", no_wrap=True, width=22)
-    table.add_column("Queue", no_wrap=True, width=queue_w, overflow="ellipsis")
-    table.add_column("Job", no_wrap=True, width=name_w, overflow="ellipsis")
-    table.add_column("Tries", justify="right", no_wrap=True, width=5)
-    if failed:
-        table.add_column("Failed", no_wrap=True, width=8)
-        rest = width - (22 + queue_w + name_w + 5 + 8) - 5 * 3
-        table.add_column("Error", no_wrap=True, width=max(16, rest), overflow="ellipsis")
-    else:
-        table.add_column("State", no_wrap=True, width=9)
-        table.add_column("Created", no_wrap=True, width=8)
-    now = time.time()
-    for job in jobs:
-        tries = f"{job.attempts}/{job.tries}" if job.tries else str(job.attempts)
-        if failed:
-            error = job.error.summary() if job.error else "-"
-            table.add_row(job.id, job.queue, job.name, tries, ago(job.finished_at, now), error)
-        else:
-            table.add_row(job.id, job.queue, job.name, tries, str(job.state), ago(job.created_at, now))
-    return table
-
-
 def render_job(console: Console, job: Job) -> None:
     """Everything about one job: where it is, its payload, and its last error with traceback."""
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold", no_wrap=True)
-    table.add_column()
+    table.add_column(overflow="fold")  # a long value wraps; none is cut
     tries = f"{job.attempts} of {job.tries}" if job.tries else f"{job.attempts} (worker default limit)"
     rows: list[tuple[str, str]] = [
         ("ID", job.id),
@@ -312,41 +309,3 @@ def render_job(console: Console, job: Job) -> None:
         console.print()
         console.print(Text("Traceback", style="bold"))
         console.print(Text(job.error.traceback.rstrip("\n")), soft_wrap=True)
-
-
-def summarize_queue(stats: QueueStats, metrics: list[MinuteMetrics], now: float) -> dict[str, Any]:
-    """One queue's monitor row: counts from ``stats``, rates and timings from the hour's metrics.
-
-    ``throughput_last_minute`` estimates the jobs completed in the 60 s before
-    ``now`` from the per-minute counters (the current minute, plus the previous
-    minute weighted by how much of it falls inside the window).
-    """
-    current = int(now // 60) * 60
-    weight_previous = 1.0 - (now - current) / 60.0
-    last_minute = 0.0
-    for m in metrics:
-        if m.minute == current:
-            last_minute += m.completed
-        elif m.minute == current - 60:
-            last_minute += m.completed * weight_previous
-    completed = sum(m.completed for m in metrics)
-    failed = sum(m.failed for m in metrics)
-    runtime = sum(m.runtime_s_total for m in metrics)
-    wait = sum(m.wait_s_total for m in metrics)
-    minutes = min(60.0, max(1.0, (now - metrics[0].minute) / 60.0)) if metrics else 1.0
-    return {
-        "queue": stats.queue,
-        "pending": stats.pending,
-        "delayed": stats.delayed,
-        "reserved": stats.reserved,
-        "failed": stats.failed,
-        "paused": stats.paused,
-        "size": stats.size,
-        "oldest_pending_age_s": stats.oldest_pending_age_s,
-        "completed_last_hour": completed,
-        "failed_last_hour": failed,
-        "throughput_last_minute": round(last_minute),
-        "throughput_per_minute_avg": round(completed / minutes, 2),
-        "avg_runtime_s": runtime / completed if completed else None,
-        "avg_wait_s": wait / completed if completed else None,
-    }

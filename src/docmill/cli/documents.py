@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
+from rich.tree import Tree
 
 from docmill.cli._common import (
     EXIT_NO,
@@ -27,11 +28,11 @@ from docmill.cli._common import (
     ago,
     fail,
     load_settings,
-    new_table,
     print_json,
     stdout,
     unreachable_message,
 )
+from docmill.cli.tables import Column, Sheet
 
 if TYPE_CHECKING:
     from docmill.documents.models import Document
@@ -114,19 +115,21 @@ def progress_text(document: Document) -> str:
     return f"{done}/{total}" if total else "-"
 
 
-def document_table(documents: list[Document], *, width: int, title: str | None = None) -> Table:
-    """Documents as a table with fixed columns sized to ``width``; the name takes the rest."""
-    table = new_table(title)
-    table.add_column("ID", justify="right", no_wrap=True, width=max(2, *(len(str(d.id)) for d in documents)))
-    table.add_column("Status", no_wrap=True, width=17)
-    table.add_column("Progress", justify="right", no_wrap=True, width=8)
-    table.add_column("Cost", justify="right", no_wrap=True, width=9)
-    table.add_column("Updated", no_wrap=True, width=8)
-    used = table.columns[0].width or 0
-    rest = width - (used + 17 + 8 + 9 + 8) - 5 * 3
-    table.add_column("Name", no_wrap=True, width=max(12, rest), overflow="ellipsis")
+def document_sheet(documents: list[Document], *, title: str | None = None) -> Sheet:
+    """Documents, one row each; the name folds, the other columns are never cut."""
+    sheet = Sheet(
+        [
+            Column("ID", "right"),
+            Column("Status"),
+            Column("Progress", "right"),
+            Column("Cost", "right"),
+            Column("Updated"),
+            Column("Name", fold=True),
+        ],
+        title,
+    )
     for document in documents:
-        table.add_row(
+        sheet.add_row(
             str(document.id),
             document.status,
             progress_text(document),
@@ -134,7 +137,7 @@ def document_table(documents: list[Document], *, width: int, title: str | None =
             ago(document.updated_at.timestamp()),
             Text(document.name),
         )
-    return table
+    return sheet
 
 
 def render_document(console: Console, document: Document) -> None:
@@ -203,6 +206,46 @@ def render_document(console: Console, document: Document) -> None:
     console.print(grid)
 
 
+MAX_TREE_SECTIONS = 200
+
+
+def render_structure(console: Console, analysis: dict[str, Any], *, limit: int = MAX_TREE_SECTIONS) -> None:
+    """The section tree analysis found, one line a section with its pages and words; a long
+    tree stops after ``limit`` sections and says how to get the rest."""
+    roots = analysis.get("sections") or []
+    if not roots:
+        return
+    tree = Tree(Text(analysis.get("title") or "(untitled)", style="bold"), guide_style="dim")
+    shown = 0
+    total = 0
+    pending: list[tuple[dict[str, Any], Tree]] = [(section, tree) for section in reversed(roots)]
+    while pending:
+        section, parent = pending.pop()
+        total += 1
+        if shown >= limit:
+            pending.extend((child, parent) for child in reversed(section.get("children") or []))
+            continue
+        shown += 1
+        node = parent.add(section_label(section))
+        pending.extend((child, node) for child in reversed(section.get("children") or []))
+    console.print(tree)
+    if total > shown:
+        console.print(f"... and {total - shown} more sections (--json prints the whole tree).")
+
+
+def section_label(section: dict[str, Any]) -> Text:
+    """``2.1 Disks  pp. 4-7, 812 words``; the text before the first heading is named as such."""
+    label = Text(section.get("title") or "(before the first heading)")
+    start, end = section.get("page_start"), section.get("page_end")
+    details = []
+    if start is not None:
+        details.append(f"p. {start}" if end in (None, start) else f"pp. {start}-{end}")
+    words = section.get("word_count", 0)
+    details.append(f"{words} word{'s' if words != 1 else ''}")
+    label.append(f"  {', '.join(details)}", style="dim")
+    return label
+
+
 def _status_filter(value: str | None, as_json: bool) -> str | None:
     from docmill.documents.status import Status
 
@@ -258,13 +301,13 @@ def list_documents(
     if not found.items:
         console.print(f"No documents on page {page}{where}; the last page is {pages}.")
         return
-    console.print(document_table(found.items, width=console.width))
+    document_sheet(found.items).print(console)
     console.print(f"{found.total} document{'s' if found.total != 1 else ''}{where}; page {page} of {pages}.")
 
 
 @app.command("show")
 def show(document_id: DocumentIdArgument, as_json: JsonOption = False) -> None:
-    """Show one document: status, analysis, estimate, progress, cost and error."""
+    """Show one document: status, analysis and its section tree, estimate, progress, cost, error."""
 
     async def load(service: DocumentService) -> Document:
         return await service.get(document_id)
@@ -273,7 +316,10 @@ def show(document_id: DocumentIdArgument, as_json: JsonOption = False) -> None:
     if as_json:
         print_json(document.to_dict())
         return
-    render_document(stdout(), document)
+    console = stdout()
+    render_document(console, document)
+    if document.analysis:
+        render_structure(console, document.analysis)
 
 
 def _steer(document_id: int, action: str, as_json: bool) -> None:

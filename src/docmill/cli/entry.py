@@ -7,7 +7,7 @@ replacing itself (which the Typer command still does): a worker is ready in abou
 Without ``--connection`` the worker takes its queue URL from the configuration every other
 command reads (``docmill.config``: the environment, then ``[supervisor] connection`` of
 ``docmill.toml``, then ``queue.db`` in ``DOCMILL_STORAGE``), loaded only then.
-Every other command is the Typer app in ``docmill.cli.main``.
+Every other command, and `docmill queue work --help`, is the Typer app in ``docmill.cli.main``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import NoReturn
 
 def run() -> None:
     argv = sys.argv[1:]
-    if argv[:2] == ["queue", "work"]:
+    if argv[:2] == ["queue", "work"] and not {"--help", "-h"}.intersection(argv[2:]):
         work(argv[2:])
     from docmill.cli.main import app
 

@@ -19,20 +19,19 @@ from docmill.cli._common import (
     ConnectionOption,
     JsonOption,
     QueueFilterOption,
-    duration,
+    checked_queue,
+    checked_queue_list,
     fail,
-    job_table,
     load_settings,
-    new_table,
     print_json,
     render_job,
-    span,
     stderr,
     stdout,
-    summarize_queue,
     with_backend,
 )
+from docmill.cli.views import job_sheet, monitor_sheet
 from docmill.queue import Backend, Client, Job, JobState
+from docmill.queue.summary import QueueSummary, summarize_queues
 
 app = typer.Typer(no_args_is_help=True, help="Run workers and operate the job queues.")
 queue_work.register(app)
@@ -90,7 +89,7 @@ def failed(
     if not jobs:
         console.print(f"No failed jobs on page {page}{where}; the last page is {pages}.")
         return
-    console.print(job_table(jobs, width=console.width, failed=True))
+    job_sheet(jobs, failed=True).print(console)
     console.print(f"{total} failed job{'s' if total != 1 else ''}{where}; page {page} of {pages}.")
     if page < pages:
         console.print(f"Next page: docmill queue failed --page {page + 1}")
@@ -141,7 +140,7 @@ def tagged(
     if not jobs:
         console.print(f"No jobs tagged {tag}.")
         return
-    console.print(job_table(jobs, width=console.width))
+    job_sheet(jobs).print(console)
     console.print(f"{len(jobs)} job{'s' if len(jobs) != 1 else ''} tagged {tag}.")
 
 
@@ -149,7 +148,10 @@ def tagged(
 def retry(
     ids: Annotated[list[str], typer.Argument(metavar="ID... | all", help="Failed job ids, or 'all'.")],
     queue: Annotated[
-        str | None, typer.Option("--queue", "-q", metavar="QUEUE", help="With 'all': only this queue.")
+        str | None,
+        typer.Option(
+            "--queue", "-q", metavar="QUEUE", help="With 'all': only this queue.", callback=checked_queue
+        ),
     ] = None,
     connection: ConnectionOption = None,
     as_json: JsonOption = False,
@@ -266,7 +268,9 @@ def prune_failed(
 
 @app.command("clear")
 def clear(
-    queue: Annotated[str, typer.Argument(metavar="QUEUE", help="The queue to empty.")],
+    queue: Annotated[
+        str, typer.Argument(metavar="QUEUE", help="The queue to empty.", callback=checked_queue)
+    ],
     force: Annotated[bool, typer.Option("--force", "-f", help="Do not ask for confirmation.")] = False,
     connection: ConnectionOption = None,
     as_json: JsonOption = False,
@@ -289,7 +293,7 @@ def clear(
 
 @app.command("pause")
 def pause(
-    queue: Annotated[str, typer.Argument(metavar="QUEUE")],
+    queue: Annotated[str, typer.Argument(metavar="QUEUE", callback=checked_queue)],
     connection: ConnectionOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -307,7 +311,7 @@ def pause(
 
 @app.command("continue")
 def resume(
-    queue: Annotated[str, typer.Argument(metavar="QUEUE")],
+    queue: Annotated[str, typer.Argument(metavar="QUEUE", callback=checked_queue)],
     connection: ConnectionOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -371,7 +375,11 @@ def restart(connection: ConnectionOption = None, as_json: JsonOption = False) ->
 def monitor(
     queues: Annotated[
         list[str] | None,
-        typer.Argument(metavar="[QUEUES]...", help="Queues to show (names or a comma list); default all."),
+        typer.Argument(
+            metavar="[QUEUES]...",
+            help="Queues to show (names or a comma list); default all.",
+            callback=checked_queue_list,
+        ),
     ] = None,
     max_size: Annotated[
         int | None,
@@ -383,58 +391,27 @@ def monitor(
     """Per-queue counts, oldest wait, throughput and timings (exit 1 over --max)."""
     wanted = [name for arg in queues or [] for name in arg.split(",") if name]
 
-    async def load(backend: Backend) -> list[dict[str, Any]]:
-        names = wanted or await backend.queues()
-        now = time.time()
-        rows = []
-        for name in names:
-            stats = await backend.stats(name)
-            metrics = await backend.metrics(name, minutes=60)
-            rows.append(summarize_queue(stats, metrics, now))
-        return rows
+    async def load(backend: Backend) -> list[QueueSummary]:
+        return await summarize_queues(backend, wanted or None)
 
-    rows = with_backend(connection, load, as_json=as_json)
-    over = [row["queue"] for row in rows if max_size is not None and row["size"] > max_size]
+    summaries = with_backend(connection, load, as_json=as_json)
+    over = [q.queue for q in summaries if max_size is not None and q.size > max_size]
     if as_json:
-        print_json({"queues": rows, "max": max_size, "over": over})
+        print_json({"queues": [q.to_dict() for q in summaries], "max": max_size, "over": over})
     else:
-        _render_monitor(rows, max_size, over)
+        _render_monitor(summaries, max_size, over)
     if over:
         raise typer.Exit(EXIT_NO)
 
 
-def _render_monitor(rows: list[dict[str, Any]], max_size: int | None, over: list[str]) -> None:
+def _render_monitor(summaries: list[QueueSummary], max_size: int | None, over: list[str]) -> None:
     console = stdout()
-    if not rows:
+    if not summaries:
         console.print("No queues yet; they appear when the first job is dispatched.")
         return
-    table = new_table("Queues (rates and timings over the last hour)")
-    table.add_column("Queue", no_wrap=True, max_width=24, overflow="ellipsis")
-    for header in ("Pending", "Delayed", "Reserved", "Failed"):
-        table.add_column(header, justify="right", no_wrap=True)
-    table.add_column("Status", no_wrap=True, min_width=7)
-    table.add_column("Oldest", justify="right", no_wrap=True)
-    table.add_column("Last min", justify="right", no_wrap=True)
-    table.add_column("Avg/min", justify="right", no_wrap=True)
-    table.add_column("Runtime", justify="right", no_wrap=True, min_width=7)
-    table.add_column("Wait", justify="right", no_wrap=True, min_width=7)
-    for row in rows:
-        status = Text("paused", style="yellow") if row["paused"] else Text("running", style="green")
-        oldest = row["oldest_pending_age_s"]
-        table.add_row(
-            Text(row["queue"], style="bold red" if row["queue"] in over else ""),
-            f"{row['pending']:,}",
-            f"{row['delayed']:,}",
-            f"{row['reserved']:,}",
-            f"{row['failed']:,}",
-            status,
-            "-" if oldest is None else span(oldest),
-            f"{row['throughput_last_minute']:,}",
-            f"{row['throughput_per_minute_avg']:,.1f}",
-            duration(row["avg_runtime_s"]),
-            duration(row["avg_wait_s"]),
-        )
-    console.print(table)
-    for name in over:
-        size = next(row["size"] for row in rows if row["queue"] == name)
-        console.print(Text(f"Queue {name} holds {size:,} jobs, over the limit of {max_size:,}.", style="red"))
+    monitor_sheet(summaries, over).print(console)
+    for q in summaries:
+        if q.queue in over:
+            console.print(
+                Text(f"Queue {q.queue} holds {q.size:,} jobs, over the limit of {max_size:,}.", style="red")
+            )

@@ -1,4 +1,4 @@
-"""`docmill serve`: the HTTP API (uvicorn), refusing to expose itself without tokens.
+"""`docmill serve`: the HTTP API and the dashboard (uvicorn), refusing to expose itself without tokens.
 
 With no ``DOCMILL_API_TOKENS``, it binds loopback only: any other address is refused
 (exit 2) before anything listens. On loopback without tokens, requests are refused too
@@ -34,6 +34,7 @@ def register(app: typer.Typer) -> None:
 
         from docmill.web import create_app
         from docmill.web.auth import development_mode, is_loopback
+        from docmill.web.dashboard.config import DashboardConfig, DashboardConfigError
 
         settings = load_settings().documents
         development = dev or development_mode()
@@ -53,4 +54,11 @@ def register(app: typer.Typer) -> None:
                     "set DOCMILL_API_TOKENS, or use --dev on this host.",
                     style="yellow",
                 )
-        uvicorn.run(create_app(settings, development=development), host=host, port=port, log_level=log_level)
+        try:
+            dashboard = DashboardConfig.from_env()
+        except DashboardConfigError as exc:
+            fail(str(exc), EXIT_UNAVAILABLE)
+        if dashboard.open_on_loopback:
+            stderr().print("dashboard: no DOCMILL_DASHBOARD_USERS, so it serves this host only.")
+        app = create_app(settings, development=development, dashboard=dashboard)
+        uvicorn.run(app, host=host, port=port, log_level=log_level)

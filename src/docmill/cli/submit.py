@@ -100,6 +100,15 @@ def register(app: typer.Typer) -> None:
             bool,
             typer.Option("--auto-approve", help="Process without waiting for approval, whatever the cost."),
         ] = False,
+        batch: Annotated[
+            bool | None,
+            typer.Option(
+                "--batch/--no-batch",
+                help="Send the model calls by Claude's Message Batches API: half price, answered "
+                "within hours. Default: the profile's (DOCUMENT_BATCH_PROFILES).",
+                show_default=False,
+            ),
+        ] = None,
         force: Annotated[
             bool,
             typer.Option("--force", help="A new document even if these bytes and options were submitted."),
@@ -123,7 +132,7 @@ def register(app: typer.Typer) -> None:
         as_json: JsonOption = False,
     ) -> None:
         """Upload documents and queue their analysis; print their ids (and wait with --wait)."""
-        options = _options(profile, model, schema, prompt, callback_url, auto_approve, as_json)
+        options = _options(profile, model, schema, prompt, callback_url, auto_approve, as_json, batch=batch)
 
         async def run(service: DocumentService) -> tuple[list[Submission], bool]:
             submissions = []
@@ -165,6 +174,8 @@ def _options(
     callback_url: str | None,
     auto_approve: bool,
     as_json: bool,
+    *,
+    batch: bool | None = None,
 ) -> dict[str, Any]:
     """The upload options, checked once before any file is stored."""
     from docmill.documents.errors import InvalidOptions
@@ -185,6 +196,7 @@ def _options(
         "prompt": prompt,
         "callback_url": callback_url,
         "auto_approve": auto_approve,
+        "batch": batch,
     }
     try:
         DocumentOptions.parse(options)

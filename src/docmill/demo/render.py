@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -19,6 +20,7 @@ from docmill.documents.processing import OFFLINE_PROCESSOR
 API_ADDRESS = "http://127.0.0.1:8000"
 SNIPPET_CHARS = 56
 WIDE = 120  # columns from which the results table has room for the titles and summaries
+FOLD_MIN = 12  # a wrapping column narrower than this reads badly: the results become a list
 _STATUS_STYLE = {"completed": "green", "failed": "red", "refused": "red", "processing": "cyan"}
 
 
@@ -104,16 +106,17 @@ def _processor(outcome: DocumentOutcome) -> str:
 
 
 def results_table(outcomes: list[DocumentOutcome], *, with_snippets: bool = True) -> Table:
-    """Every document's outcome; ``with_snippets=False`` leaves the title and summary out."""
+    """Every document's outcome; ``with_snippets=False`` leaves the title, summary and processor out."""
     table = _table("Results")
     table.add_column("Document", no_wrap=True)
     table.add_column("Type", no_wrap=True)
-    table.add_column("Pages / words")
+    table.add_column("Pages / words", no_wrap=True)
     table.add_column("Status", no_wrap=True)
     if with_snippets:
-        table.add_column("Title / summary")
+        table.add_column("Title / summary", min_width=FOLD_MIN)
     table.add_column("Cost USD", justify="right", no_wrap=True)
-    table.add_column("Processor", no_wrap=True, max_width=24, overflow="ellipsis")
+    if with_snippets:
+        table.add_column("Processor", min_width=FOLD_MIN, overflow="fold")
     for item in outcomes:
         cells: list[str | Text] = [
             item.name,
@@ -121,24 +124,32 @@ def results_table(outcomes: list[DocumentOutcome], *, with_snippets: bool = True
             _size(item),
             Text(item.status, style=_STATUS_STYLE.get(item.status, "")),
         ]
+        cells.append(_money(item.cost_usd))
         if with_snippets:
-            cells.append(_snippet(item))
-        table.add_row(*cells, _money(item.cost_usd), _processor(item))
+            cells[4:4] = [_snippet(item)]
+            cells.append(_processor(item))
+        table.add_row(*cells)
     return table
 
 
 def print_report(console: Console, report: DemoReport) -> None:
     """The results, each failure with its reason, and where to look next.
 
-    Below ``WIDE`` columns the titles and summaries follow the table, one line each,
-    instead of squeezing into it.
+    Below ``WIDE`` columns the titles, summaries and processors follow the table, one
+    line each, instead of squeezing into it; where even the rest does not fit, the
+    results are a list.
     """
     wide = console.width >= WIDE
-    console.print(results_table(report.outcomes, with_snippets=wide))
+    if _fits(console, report.outcomes, with_snippets=wide):
+        console.print(results_table(report.outcomes, with_snippets=wide))
+    else:
+        _print_results_list(console, report.outcomes)
     if not wide:
         for item in report.outcomes:
             if item.status == "completed":
-                console.print(Text.assemble((f"{item.name}: ", "bold"), _snippet(item)))
+                console.print(
+                    Text.assemble((f"{item.name}: ", "bold"), _snippet(item), f" ({_processor(item)})")
+                )
     completed = [o for o in report.outcomes if o.status == "completed"]
     failed = [o for o in report.outcomes if o.status != "completed"]
     cost = sum(o.cost_usd for o in report.outcomes)
@@ -158,6 +169,35 @@ def print_report(console: Console, report: DemoReport) -> None:
     console.print()
     for line in next_steps(report.layout):
         console.print(line, soft_wrap=True)
+
+
+def _fits(console: Console, outcomes: list[DocumentOutcome], *, with_snippets: bool) -> bool:
+    """Whether the results table shows every value whole: its one-line columns at full width,
+    and the wrapping ones (title and summary, processor: wide only) at least ``FOLD_MIN`` wide."""
+    headers = ["Document", "Type", "Pages / words", "Status", "Cost USD"]
+    rows = [[o.name, o.kind or "-", _size(o), o.status, _money(o.cost_usd)] for o in outcomes]
+    one_line = sum(max(cell_len(text) for text in column) for column in zip(headers, *rows, strict=True))
+    wrapping = 2 if with_snippets else 0
+    rules = 3 * (len(headers) + wrapping - 1)
+    return one_line + wrapping * FOLD_MIN + rules <= console.width
+
+
+def _print_results_list(console: Console, outcomes: list[DocumentOutcome]) -> None:
+    """The results for a narrow console: one block of ``Header  value`` lines per document."""
+    console.print(Text("Results", style="italic"))
+    for item in outcomes:
+        block = Table.grid(padding=(0, 2))
+        block.add_column(style="bold", no_wrap=True)
+        block.add_column(overflow="fold")
+        block.add_row("Document", item.name)
+        block.add_row("Type", item.kind or "-")
+        block.add_row("Pages / words", _size(item))
+        block.add_row("Status", Text(item.status, style=_STATUS_STYLE.get(item.status, "")))
+        block.add_row("Cost USD", _money(item.cost_usd))
+        block.add_row("Processor", _processor(item))
+        console.print()
+        console.print(block)
+    console.print()
 
 
 def next_steps(layout: DemoLayout) -> list[str]:

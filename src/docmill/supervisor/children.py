@@ -18,6 +18,7 @@ from docmill.supervisor.process import Command
 
 TAIL_LINES = 20
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
+MASTER_GONE_SIGNAL = signal.SIGHUP  # what a worker gets when its master dies (worker.py)
 
 
 def _load_prctl() -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
@@ -34,18 +35,21 @@ _PRCTL = _load_prctl()
 
 
 def _follow_the_master(master_pid: int) -> None:
-    """Between fork and exec in a worker: SIGTERM it when the master dies, even by SIGKILL.
+    """Between fork and exec in a worker: SIGHUP it when the master dies, even by SIGKILL.
 
     Workers run in their own session (so a Ctrl-C reaches the master only), which also puts
     them out of reach of a process-group kill; without this link a master killed by the OOM
     killer or ``kill -9`` would leave workers taking jobs with nobody supervising them.
-    SIGTERM lets them finish their jobs and stop as usual. The link survives the exec
-    into the worker.
+    The worker reads SIGHUP as "the master is gone": it finishes its running jobs within its
+    grace, hands back those reserved ahead, and stops. Its own signal, not SIGTERM, because the
+    kernel sends it once per thread of the dying master (each exiting thread hands its
+    children to the next): the worker must take every copy as the same request, while it
+    takes a person's second Ctrl-C as "hurry". The link survives the exec into the worker.
     """
     if _PRCTL is not None:
-        _PRCTL(PR_SET_PDEATHSIG, signal.SIGTERM)
+        _PRCTL(PR_SET_PDEATHSIG, MASTER_GONE_SIGNAL)
     if os.getppid() != master_pid:  # the master died before the link was made
-        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), MASTER_GONE_SIGNAL)
 
 
 class PipedChild:

@@ -73,6 +73,8 @@ def worker_command(config: SupervisorConfig, pool: PoolConfig) -> Command:
         argv += ["--lease", _number(pool.lease_s)]
     if pool.backoff_s is not None:
         argv += ["--backoff", pool.backoff_s]
+    if pool.unknown_handler_wait_s is not None:
+        argv += ["--unknown-handler-wait", _number(pool.unknown_handler_wait_s)]
     for app in config.apps:
         argv += ["--app", app]
     argv.append("--json")

@@ -45,6 +45,8 @@ from typing import Any
 
 from docmill.queue import mask_url
 from docmill.queue.connection import DEFAULT_QUEUE_URL
+from docmill.queue.names import RULE as QUEUE_NAME_RULE
+from docmill.queue.names import queue_name_problem
 from docmill.queue.values import as_float, as_int, as_list, as_str
 from docmill.supervisor.errors import SupervisorConfigError
 
@@ -72,6 +74,9 @@ class PoolConfig:
     backoff_s: str | None = None  # a job's retry delay ("60" or "1,5,30"); None = the worker's default
     stop_wait_s: float = 3600.0  # after SIGTERM, how long running jobs may finish before SIGKILL
     lease_s: float | None = None  # a reserved job's lease; None = the worker's default
+    # How long a job of a handler the pool's workers lack waits for one that has it; None = the
+    # worker's default (WorkerOptions.unknown_handler_wait_s)
+    unknown_handler_wait_s: float | None = None
     balance: str = "off"  # "auto": scale between min_processes and max_processes by wait time
     min_processes: int = 1
     max_processes: int = 0  # 0 = the same as ``processes``
@@ -102,6 +107,9 @@ class PoolConfig:
 
         if not self.queues or any(not q for q in self.queues):
             raise bad("queues", "must name at least one queue")
+        for queue in self.queues:
+            if (problem := queue_name_problem(queue)) is not None:
+                raise bad("queues", f"holds the invalid queue name {queue!r}: {problem}; {QUEUE_NAME_RULE}")
         for key in ("processes", "max_jobs", "memory_mb", "min_processes", "max_processes", "startretries"):
             if getattr(self, key) < 0:
                 raise bad(key, "must not be negative")
@@ -114,6 +122,8 @@ class PoolConfig:
         for key in ("max_time_s", "stop_wait_s", "cooldown_s", "startsecs", "restart_backoff_max_s"):
             if getattr(self, key) < 0:
                 raise bad(key, "must not be negative")
+        if self.unknown_handler_wait_s is not None and self.unknown_handler_wait_s < 0:
+            raise bad("unknown_handler_wait_s", "must not be negative")
         if self.balance not in BALANCES:
             raise bad("balance", f"must be one of: {', '.join(BALANCES)}")
         if self.max_processes and self.max_processes < self.min_processes:
@@ -196,6 +206,7 @@ _POOL_KEYS: dict[str, Callable[[object], Any]] = {
     "backoff_s": _as_backoff,
     "stop_wait_s": as_float,
     "lease_s": as_float,
+    "unknown_handler_wait_s": as_float,
     "balance": _as_balance,
     "min_processes": as_int,
     "max_processes": as_int,

@@ -35,7 +35,6 @@ import os
 import signal
 import socket
 from collections.abc import Callable
-from typing import Any
 
 from docmill.queue import Backend, backend_from_url, mask_url
 from docmill.queue.events import EventLog
@@ -44,11 +43,11 @@ from docmill.supervisor.command import worker_command
 from docmill.supervisor.config import PoolConfig, SupervisorConfig
 from docmill.supervisor.control import BackendControlStore, ControlStore, workers_stopped
 from docmill.supervisor.errors import SupervisorConfigError
+from docmill.supervisor.heartbeat import MASTER_KIND, MasterHeartbeat
 from docmill.supervisor.pool import Pool
 from docmill.supervisor.process import Clock, Spawner, SystemClock
 from docmill.supervisor.states import MasterState
 
-MASTER_KIND = "master"
 HANDLED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR2, signal.SIGCONT)
 METRIC_MINUTES = 5  # the window the autoscaler averages job runtimes over
 
@@ -351,23 +350,23 @@ class Master:
             return
         try:
             await self.backend.put_heartbeat(
-                MASTER_KIND, self.member, self.snapshot(), self.config.heartbeat_ttl_s
+                MASTER_KIND, self.member, self.snapshot().to_dict(), self.config.heartbeat_ttl_s
             )
         except Exception as exc:
             self._backend_failed(exc, "heartbeat")
             return
         self._backend_fine()
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> MasterHeartbeat:
         """The master's heartbeat: who it is, what it does, and every process it holds."""
         now = self.clock.time()
-        return {
-            "member": self.member,
-            "host": self.host,
-            "pid": self.pid,
-            "started": self.started_at,
-            "at": now,
-            "state": self.state.value,
-            "connection": mask_url(self.config.connection),
-            "pools": [pool.snapshot(now) for pool in self.pools.values()],
-        }
+        return MasterHeartbeat(
+            member=self.member,
+            host=self.host,
+            pid=self.pid,
+            started=self.started_at,
+            at=now,
+            state=self.state.value,
+            connection=mask_url(self.config.connection),
+            pools=tuple(pool.snapshot(now) for pool in self.pools.values()),
+        )

@@ -21,6 +21,7 @@ from typing import Any
 
 from docmill.queue.events import EventLog
 from docmill.supervisor.config import PoolConfig
+from docmill.supervisor.heartbeat import PoolHeartbeat
 from docmill.supervisor.process import RECYCLE_CODES, Clock, Command, Exit, Process, RestartPolicy, Spawner
 from docmill.supervisor.states import TRANSIENT, PoolState, ProcessState
 
@@ -238,16 +239,16 @@ class Pool:
         expected = process.stop_reason is not None or exit_.code in RECYCLE_CODES
         (self.log.info if expected else self.log.warning)("process.exited", **fields)
 
-    def snapshot(self, now_wall: float) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "state": self.state.value,
-            "queues": list(self.config.queues),
-            "balance": self.config.balance,
-            "target": self.wanted,
-            "fatal_reason": self.fatal_reason,
-            "processes": [p.snapshot(now_wall) for p in self.processes],
-        }
+    def snapshot(self, now_wall: float) -> PoolHeartbeat:
+        return PoolHeartbeat(
+            name=self.name,
+            state=self.state.value,
+            queues=tuple(self.config.queues),
+            balance=self.config.balance,
+            target=self.wanted,
+            fatal_reason=self.fatal_reason,
+            processes=tuple(p.snapshot(now_wall) for p in self.processes),
+        )
 
 
 _AT_REST = frozenset({ProcessState.EXITED, ProcessState.BACKOFF, ProcessState.FATAL})

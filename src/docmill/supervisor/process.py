@@ -10,9 +10,13 @@ How an exit is read (the worker's codes, ``docmill.queue.stop``):
   15 (a sync job's lease lost): a *recycle*. The process did its job; a fresh one starts at once.
 * 3 (boot failure): it can never start as configured. FATAL, never retried.
 * anything else (14 backend lost, a traceback's 1, killed by a signal): a
-  *crash*. Restarted after a delay that doubles with each crash in a row.
+  *crash*. Restarted after a delay that doubles with each crash in a row; a
+  process that ran ``settled_s`` or longer starts again from the base delay
+  (the backoff is there against crash loops, not against a crash now and then).
 * any exit within ``startsecs`` of the spawn: a *boot failure*; after
-  ``startretries`` of them in a row the process is FATAL.
+  ``startretries`` of them in a row the process is FATAL. Not so a process
+  killed from outside (SIGKILL from the OOM killer or an operator, SIGTERM...):
+  that says nothing about whether it can boot, so it is a crash.
 """
 
 from __future__ import annotations
@@ -22,13 +26,27 @@ import signal
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
+from docmill.supervisor.heartbeat import LastExit, ProcessHeartbeat
 from docmill.supervisor.states import ALIVE, ProcessState, transition
 
 EXIT_BOOT_FAILURE = 3
 EXIT_BACKEND_LOST = 14  # the queue backend stayed unreachable: an outage, never a reason for FATAL
 RECYCLE_CODES = frozenset({0, 12, 13, 15})  # asked for a fresh process: restart without delay
+# Signals another process sends; a worker killed by one of them did not fail on its own.
+# (SIGSEGV, SIGABRT, SIGBUS... are the process's own faults and still count as boot failures.)
+EXTERNAL_SIGNALS = frozenset(
+    {
+        signal.SIGKILL,
+        signal.SIGTERM,
+        signal.SIGINT,
+        signal.SIGHUP,
+        signal.SIGQUIT,
+        signal.SIGUSR1,
+        signal.SIGUSR2,
+    }
+)
 EXIT_NAMES = {
     0: "stopped",
     3: "boot_failure",
@@ -96,6 +114,12 @@ class RestartPolicy:
     startretries: int = 3
     backoff_s: float = 1.0
     backoff_max_s: float = 60.0
+    settled_after_s: float = 10.0  # a run this long (and at least startsecs) resets the backoff
+
+    @property
+    def settled_s(self) -> float:
+        """How long a process must run before its next crash gets the base delay again."""
+        return max(self.startsecs, self.settled_after_s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +222,9 @@ class Process:
         pid = self.pid or 0
         self.child = None
         self.pid = None
+        if ran_s >= policy.settled_s:
+            self.crashes = 0  # it ran long enough: this crash is not part of a loop
+        killed_from_outside = code < 0 and -code in EXTERNAL_SIGNALS
         if self.state is ProcessState.STOPPING:
             # We asked it to stop: whatever the code, this is the end we wanted.
             self._move(ProcessState.EXITED)
@@ -211,7 +238,7 @@ class Process:
             # person to bring the pool back after an outage that fixes itself.
             self.crashes += 1
             self._backoff(now, backoff_s * 2 ** (self.crashes - 1), backoff_max_s)
-        elif self.state is ProcessState.STARTING and code not in RECYCLE_CODES:
+        elif self.state is ProcessState.STARTING and code not in RECYCLE_CODES and not killed_from_outside:
             # Died before startsecs: a boot failure. Retry with a growing delay, up to startretries.
             self.boot_failures += 1
             if self.boot_failures > policy.startretries:
@@ -290,17 +317,17 @@ class Process:
             self.retry_at = None
             self.fatal_reason = reason
 
-    def snapshot(self, now_wall: float) -> dict[str, Any]:
+    def snapshot(self, now_wall: float) -> ProcessHeartbeat:
         """What heartbeats and ``status`` show of this process."""
         last = self.last_exit
-        return {
-            "name": self.name,
-            "state": self.state.value,
-            "pid": self.pid,
-            "started": self.started_at if self.alive else None,
-            "uptime_s": round(now_wall - self.started_at, 1) if self.alive and self.started_at else None,
-            "restarts": self.restarts,
-            "generation": self.generation,
-            "last_exit": None if last is None else {"code": last.code, "reason": last.reason},
-            "fatal_reason": self.fatal_reason,
-        }
+        return ProcessHeartbeat(
+            name=self.name,
+            state=self.state.value,
+            pid=self.pid,
+            started=self.started_at if self.alive else None,
+            uptime_s=round(now_wall - self.started_at, 1) if self.alive and self.started_at else None,
+            restarts=self.restarts,
+            generation=self.generation,
+            last_exit=None if last is None else LastExit(last.code, last.reason),
+            fatal_reason=self.fatal_reason,
+        )
