@@ -4,8 +4,10 @@
     uv run python bench/retry_all.py --backends sqlite --sizes 20000
 
 For each backend and size it fills a fresh failed store (bulk dispatch, reserve, fail: each
-failed job keeps a traceback, as real ones do), then runs the real command in a subprocess,
-sampling its resident memory every 20 ms. "Constant memory" means the peak does not grow with
+failed job keeps a traceback, as real ones do), then runs the real command in a subprocess
+and reads its peak resident memory from the kernel when it exits (``wait4``'s ``ru_maxrss``,
+the figure ``/usr/bin/time -v`` prints as "Maximum resident set size"; sampling the process
+from outside misses short peaks). "Constant memory" means the peak does not grow with
 the backlog: the command streams the store in batches of 500 ids (``Client.retry_all_failed``)
 and never lists it whole. Afterwards every job must be pending again and none failed.
 Redis uses database 12 with a key prefix of its own, deleted at the end.
@@ -19,11 +21,9 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 
-import psutil
 import redis
 
 from docmill.queue import Backend, Client, Dispatch, ErrorInfo, JobOptions, backend_from_url
@@ -67,35 +67,19 @@ async def fill(url: str, n: int) -> float:
 
 def run_retry_all(url: str) -> tuple[float, float, str]:
     """Run the command; returns (seconds, peak RSS MB of its process, its output)."""
+    argv = [DOCMILL, "queue", "retry", "all", "--connection", url, "--json"]
     t0 = time.perf_counter()
-    proc = subprocess.Popen(
-        [DOCMILL, "queue", "retry", "all", "--connection", url, "--json"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    peak = 0.0
-    stop = threading.Event()
-
-    def sample() -> None:
-        nonlocal peak
-        handle = psutil.Process(proc.pid)
-        while not stop.is_set():
-            try:
-                peak = max(peak, handle.memory_info().rss / 2**20)
-            except psutil.NoSuchProcess:
-                return
-            time.sleep(0.02)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    out, _ = proc.communicate(timeout=900)
-    seconds = time.perf_counter() - t0
-    stop.set()
-    sampler.join()
+    with tempfile.TemporaryFile("w+") as output:
+        proc = subprocess.Popen(argv, stdout=output, stderr=subprocess.STDOUT, text=True)
+        # wait4 reaps the process itself, so Popen never waits for it (and never reports it).
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        output.seek(0)
+        out = output.read()
     if proc.returncode != 0:
         raise RuntimeError(f"docmill queue retry all exited {proc.returncode}: {out}")
-    return seconds, peak, out.strip()
+    return seconds, usage.ru_maxrss / 1024, out.strip()  # Linux reports ru_maxrss in KiB
 
 
 async def check(url: str, n: int) -> str:

@@ -229,15 +229,49 @@ def test_workers_stop_when_their_master_is_killed_with_sigkill(
     master.kill()
     master.wait()
 
-    # Then the workers do not go on unsupervised: each gets SIGTERM and stops
-    def gone(pid: int) -> bool:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        return False
-
+    # Then the workers do not go on unsupervised: each is told and stops
     wait_for(lambda: all(gone(pid) for pid in pids), 15, "the orphaned workers to stop")
+
+
+def gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def test_workers_of_a_master_killed_with_sigkill_finish_their_running_jobs_and_each_runs_once(
+    cluster_for: Callable[[str], Cluster], sqlite_url: str
+) -> None:
+    # Given two workers of concurrency 4, busy with 8 jobs of 6 s, and 4 more jobs queued
+    cluster = cluster_for(sqlite_url)
+    config = "[pools.default]\nprocesses = 2\nconcurrency = 4\n"
+    master = cluster.start("host-a", config)
+    pids = wait_for(
+        lambda: len(cluster.running_pids(master)) == 2 and cluster.running_pids(master), 10, "2 workers"
+    )
+    numbers = cluster.dispatch(12, 6.0)
+    wait_for(lambda: reserved(cluster) >= 8, 5, "8 jobs in flight")
+    time.sleep(1.0)  # every running job has started its 6 s
+
+    # When the master dies without a chance to stop them (its parent-death signal reaches each
+    # worker once per thread of the master)
+    master.kill()
+    master.wait()
+
+    # Then the workers finish the running jobs, within their grace, and exit
+    wait_for(lambda: all(gone(pid) for pid in pids), 20, "the orphaned workers to stop")
+    finished_by_orphans = cluster.done()
+    assert len(finished_by_orphans) >= 8
+    assert len(set(finished_by_orphans)) == len(finished_by_orphans)
+    assert reserved(cluster) == 0  # what they held ahead is back in the queue, not leased
+
+    # And a new master runs the rest: every job ran exactly once
+    cluster.start("host-b", config)
+    wait_for(lambda: len(cluster.done()) >= len(numbers), 20, "every job to complete")
+    time.sleep(1.0)  # a duplicate would show up now
+    assert cluster.done() == numbers
 
 
 def test_a_worker_that_cannot_load_its_app_makes_the_pool_fatal_without_looping(

@@ -1132,3 +1132,207 @@ async def test_rate_take_meets_the_rate_store_contract_the_llm_limiter_relies_on
     from rate_store_contract import check_rate_store
 
     await check_rate_store(backend)
+
+
+# ---------------------------------------------------------------- queue names
+
+# Every word the Redis key schema uses, old or new, and names that hold its separators:
+# no queue name may share storage with another queue or with the backend's own keys.
+RESERVED_WORDS = [
+    "waiting", "reserved", "failed", "completed", "seq", "paused", "notify", "wake", "worker",
+    "job", "unique", "tag", "m", "q", "queues", "restart", "schema", "hb", "flag", "rate~llm",
+]  # fmt: skip
+ODD_NAMES = [
+    "a:b", "notify:failed", "q:{default}", "{default}", "default}", "{", "}:failed", "%7B",
+    "job:1", "with space", "Rechnungen März", "документы", "队列", "ñ:{ü}",
+]  # fmt: skip
+QUEUE_NAMES = RESERVED_WORDS + ODD_NAMES
+
+
+@pytest.mark.parametrize("queue", QUEUE_NAMES)
+async def test_failure_and_retry_work_on_a_queue_of_any_valid_name_beside_every_other_name(
+    backend: Backend, queue: str
+) -> None:
+    # Given one waiting job on every other queue name, so each neighbour's storage exists
+    neighbours = [make_job(name) for name in QUEUE_NAMES if name != queue]
+    await enqueue(backend, *neighbours)
+    job = make_job(queue, tags=("document:1",), unique_key="u")
+    await enqueue(backend, job)
+
+    # When its job raises once (retried), then fails for good, is retried and completes
+    first = await reserve_one(backend, queue)
+    assert await backend.retry_later(first, delay_s=0, error=BOOM, count_exception=True, refund_attempt=False)
+    second = await reserve_one(backend, queue)
+    assert second.attempts == 2
+    assert await backend.fail(second, BOOM)
+
+    # Then the failed store lists it under its queue, and only there
+    assert [j.id for j in await backend.failed_page(queue)] == [job.id]
+    assert await backend.failed_count() == 1
+    assert (await get(backend, job.id)).state is JobState.FAILED
+    assert (await backend.stats(queue)).failed == 1
+    assert await backend.retry_failed([job.id]) == 1
+    third = await reserve_one(backend, queue)
+    assert (third.id, third.attempts) == (job.id, 1)
+    assert await backend.complete([done(third)]) == []
+    assert (await get(backend, job.id)).state is JobState.COMPLETED
+    assert [j.id for j in await backend.recent_completed(queue)] == [job.id]
+    assert [j.id for j in await backend.find_by_tag("document:1")] == [job.id]
+    # And every neighbour still holds exactly its own waiting job
+    for neighbour in neighbours:
+        stats = await backend.stats(neighbour.queue)
+        assert (stats.pending, stats.reserved, stats.failed) == (1, 0, 0), neighbour.queue
+    assert set(await backend.queues()) == set(QUEUE_NAMES)
+
+
+async def test_every_queue_name_keeps_its_own_failed_store_paused_flag_and_clear(backend: Backend) -> None:
+    # Given one job failed on each queue name and one waiting on each
+    failed = [await failed_job(backend, name) for name in QUEUE_NAMES]
+    await enqueue(backend, *[make_job(name) for name in QUEUE_NAMES])
+    await backend.pause("failed")
+
+    # Then each failure is filed once, under its own queue
+    assert await backend.failed_count() == len(QUEUE_NAMES)
+    for name, job in zip(QUEUE_NAMES, failed, strict=True):
+        assert [j.id for j in await backend.failed_page(name)] == [job.id], name
+    assert await backend.paused_queues() == {"failed"}
+    assert await reserve_ids(backend, "failed") == []
+    # And clearing one queue clears no other
+    assert await backend.clear("notify") == 1
+    assert sum([(await backend.stats(name)).pending for name in QUEUE_NAMES]) == len(QUEUE_NAMES) - 1
+    assert await backend.retry_failed([job.id for job in failed]) == len(QUEUE_NAMES)
+    assert await backend.failed_count() == 0
+
+
+async def test_a_job_failed_on_notify_beside_a_queue_named_failed_is_in_the_failed_store_and_retried(
+    backend: Backend,
+) -> None:
+    # Given a job on `notify` that fails, and any job on `failed` (a worker serves both)
+    job = make_job("notify")
+    await enqueue(backend, job, make_job("failed"))
+    await backend.wait(["notify", "failed"], timeout_s=0.01)
+
+    # When the worker reports the failure
+    assert await backend.fail(await reserve_one(backend, "notify"), BOOM)
+
+    # Then `queue failed` lists it, and `queue retry ID` brings it back
+    assert [j.id for j in await backend.failed_page()] == [job.id]
+    assert await backend.retry_failed([job.id]) == 1
+    assert (await reserve_one(backend, "notify")).id == job.id
+    assert (await backend.stats("failed")).pending == 1
+
+
+@pytest.mark.parametrize("queue", ["notify", "failed", "a:b", "{x}", "Rechnungen März"])
+async def test_wait_wakes_for_a_job_on_a_queue_of_any_name(backend: Backend, queue: str) -> None:
+    waiter = asyncio.create_task(backend.wait([queue], timeout_s=5.0))
+    await asyncio.sleep(0.05)
+    await enqueue(backend, make_job(queue))
+    await asyncio.wait_for(waiter, 2.0)
+    assert (await backend.stats(queue)).pending == 1
+
+
+# ---------------------------------------------------------------- progress
+
+
+async def lapse(backend: Backend, job: Job, *, lease_s: float = 30.0) -> Job:
+    """Let ``job``'s short lease lapse (its worker was killed) and reserve it again."""
+    await asyncio.sleep(PAST_SHORT_LEASE_S)
+    again = await reserve_one(backend, lease_s=lease_s)
+    assert again.id == job.id
+    return again
+
+
+async def test_an_attempt_that_recorded_progress_is_given_back_when_its_lease_lapses(
+    backend: Backend,
+) -> None:
+    # Given a job reserved, and its worker said the attempt made progress, then was killed
+    await enqueue(backend, make_job())
+    first = await reserve_one(backend, lease_s=SHORT_LEASE_S)
+    assert await backend.record_progress(first)
+
+    # Then the next reservation counts as its first attempt again
+    again = await lapse(backend, first)
+    assert again.attempts == 1
+    assert again.error is not None and again.error.type == "LeaseExpired"
+
+
+async def test_progress_protects_only_its_own_attempt(backend: Backend) -> None:
+    # Given an attempt that made progress and lapsed, then one that did not
+    await enqueue(backend, make_job())
+    first = await reserve_one(backend, lease_s=SHORT_LEASE_S)
+    assert await backend.record_progress(first)
+    second = await lapse(backend, first, lease_s=SHORT_LEASE_S)
+
+    # When the second attempt's worker dies without progress
+    again = await lapse(backend, second)
+
+    # Then that attempt is spent
+    assert (second.attempts, again.attempts) == (1, 2)
+
+
+async def test_progress_is_recorded_once_per_attempt_and_refunded_once(backend: Backend) -> None:
+    # Given a job on its second attempt that records progress twice, then releases itself
+    await enqueue(backend, make_job())
+    first = await reserve_one(backend)
+    assert await backend.retry_later(first, delay_s=0, error=BOOM, count_exception=True, refund_attempt=False)
+    second = await reserve_one(backend)
+    assert second.attempts == 2
+    assert await backend.record_progress(second)
+    assert await backend.record_progress(second)
+    assert await backend.retry_later(
+        second, delay_s=0, error=None, count_exception=False, refund_attempt=True
+    )
+
+    # Then one attempt came back, not two
+    assert (await get(backend, first.id)).attempts == 1
+
+
+async def test_an_attempt_that_recorded_progress_and_raised_is_not_spent_but_its_exception_counts(
+    backend: Backend,
+) -> None:
+    await enqueue(backend, make_job())
+    job = await reserve_one(backend)
+    assert await backend.record_progress(job)
+
+    assert await backend.retry_later(job, delay_s=0, error=BOOM, count_exception=True, refund_attempt=False)
+
+    stored = await get(backend, job.id)
+    assert (stored.attempts, stored.exceptions) == (0, 1)
+
+
+async def test_record_progress_ignores_a_wrong_or_stale_reservation(backend: Backend) -> None:
+    # Given a job whose first worker lost its lease to a second worker
+    await enqueue(backend, make_job())
+    first = await reserve_one(backend, lease_s=SHORT_LEASE_S)
+    never = first.copy(reservation="not-a-token")
+    assert not await backend.record_progress(never)
+    second = await lapse(backend, first, lease_s=SHORT_LEASE_S)
+
+    # When the first worker reports progress late
+    assert not await backend.record_progress(first)
+
+    # Then the second worker's attempt is not protected by it
+    assert (second.attempts, (await lapse(backend, second)).attempts) == (2, 3)
+
+
+async def test_record_progress_of_a_job_that_is_not_reserved_is_ignored(backend: Backend) -> None:
+    job = make_job()
+    await enqueue(backend, job)
+    assert not await backend.record_progress(job)
+    reserved = await reserve_one(backend)
+    assert await backend.fail(reserved, BOOM)
+    assert not await backend.record_progress(reserved)
+    assert (await get(backend, job.id)).state is JobState.FAILED
+
+
+async def test_a_job_that_recorded_progress_can_still_fail_and_complete(backend: Backend) -> None:
+    await enqueue(backend, make_job(), make_job())
+    failing, completing = (await backend.reserve("default", worker_id="w1", lease_s=30.0, limit=2)).jobs
+    for job in (failing, completing):
+        assert await backend.record_progress(job)
+
+    assert await backend.fail(failing, BOOM)
+    assert await backend.complete([done(completing)]) == []
+
+    assert (await get(backend, failing.id)).state is JobState.FAILED
+    assert (await get(backend, completing.id)).state is JobState.COMPLETED

@@ -89,6 +89,7 @@ async def exercise_every_operation(backend: Backend, other: Backend) -> None:
     await backend.fail(again, BOOM)
     await backend.retry_failed([again.id])
     released = await reserve_one(backend)
+    await backend.record_progress(released)
     await backend.retry_later(released, delay_s=3600, error=None, count_exception=False, refund_attempt=True)
     await backend.fail(await reserve_one(backend, "other"), BOOM)
     lapsing = await backend.reserve("bulk", worker_id="dead", lease_s=0.1, limit=5)
@@ -202,7 +203,9 @@ async def test_every_script_touches_only_keys_in_the_slot_of_its_declared_key(
 
     calls = monitor.scripts(redis_prefix)
     names = {sha: name for name, sha in backend._shas.items()}
-    assert {names[sha] for sha, _, _ in calls} == set(SCRIPTS), "the scenario must run every script"
+    # migrate.lua runs only when keys of the first schema are found: test_redis_key_upgrade.py
+    everyday = set(SCRIPTS) - {"migrate"}
+    assert {names[sha] for sha, _, _ in calls} == everyday, "the scenario must run every script"
     touched = 0
     for sha, declared, commands in calls:
         for command in commands:
@@ -229,12 +232,11 @@ async def test_all_keys_of_one_queue_share_a_slot_and_wakeup_lists_share_one_too
     slots: dict[str, set[int]] = {}
     for key in raw.scan_iter(match=f"{redis_prefix}:*", count=1000):
         rest = key[len(redis_prefix) + 1 :]
-        if rest.startswith("{"):
-            group = rest[1 : rest.index("}")]
-            slots.setdefault("notify" if group == "notify" else f"queue {group}", set()).add(
-                key_slot(key.encode())
-            )
-    assert {"queue default", "queue other", "queue bulk", "notify"} <= set(slots)
+        if rest.startswith(("{", "q:{")):
+            group = rest[rest.index("{") + 1 : rest.index("}")]
+            name = f"queue {group}" if rest.startswith("q:") else group
+            slots.setdefault(name, set()).add(key_slot(key.encode()))
+    assert {"queue default", "queue other", "queue bulk", "wake"} <= set(slots)
     assert all(len(found) == 1 for found in slots.values()), slots
 
 
@@ -244,12 +246,13 @@ async def test_all_keys_of_one_queue_share_a_slot_and_wakeup_lists_share_one_too
 def permanent(key: str, prefix: str, raw: redis.Redis) -> bool:
     """Whether the key schema (redis_lua/_keys.lua) lets ``key`` live without a TTL."""
     rest = key[len(prefix) + 1 :]
-    if rest in ("queues", "restart") or rest.startswith("flag:"):
+    if rest in ("queues", "restart", "schema") or rest.startswith("flag:"):
         return True
-    match = re.fullmatch(r"\{([^}]*)\}:(.*)", rest)
+    match = re.fullmatch(r"(q:)?\{([^}]*)\}:(.*)", rest)
     assert match, f"{key} fits no entry of the key schema"
-    group, suffix = match.groups()
-    if group == "notify" or group.startswith("rate~"):
+    in_queue, group, suffix = match.groups()
+    if not in_queue:
+        assert group == "wake" or group.startswith("rate~"), f"{key} fits no entry of the key schema"
         return False
     if suffix in ("waiting", "reserved", "failed", "seq", "paused"):
         return True
@@ -289,9 +292,9 @@ async def test_completed_jobs_trimmed_by_completed_max_lose_their_hash_at_once(
     finally:
         await backend.close()
 
-    job_keys = list(raw.scan_iter(match=f"{redis_prefix}:{{default}}:job:*"))
+    job_keys = list(raw.scan_iter(match=f"{redis_prefix}:q:{{default}}:job:*"))
     assert len(job_keys) == 3
-    assert raw.zcard(f"{redis_prefix}:{{default}}:completed") == 3
+    assert raw.zcard(f"{redis_prefix}:q:{{default}}:completed") == 3
 
 
 # ---------------------------------------------------------------- leases and tokens
@@ -407,7 +410,7 @@ async def test_wake_up_tokens_are_bounded_and_expire(
     for _ in range(5):
         await backend.enqueue([make_job() for _ in range(100)])
 
-    key = f"{redis_prefix}:{{notify}}:default"
+    key = f"{redis_prefix}:{{wake}}:q:default"
     assert 1 <= raw.llen(key) <= 16
     assert raw.ttl(key) > 0
 
@@ -587,4 +590,4 @@ async def test_find_by_tag_drops_ids_of_jobs_no_longer_held_from_the_tag_set(
     found = await backend.find_by_tag("document:42")
 
     assert [job.id for job in found] == [kept.id + "x"]
-    assert raw.smembers(f"{redis_prefix}:{{default}}:tag:document:42") == {kept.id + "x"}
+    assert raw.smembers(f"{redis_prefix}:q:{{default}}:tag:document:42") == {kept.id + "x"}

@@ -223,6 +223,27 @@ async def test_a_file_from_schema_2_gains_the_failed_store_indexes_and_keeps_its
     assert await reopened.oldest_failed_ids("default") == [job_id]
 
 
+async def test_a_file_from_schema_3_gains_progress_and_keeps_its_reserved_job(
+    db_path: Path, connect: Connect
+) -> None:
+    # Given a file as docmill left it at schema 3, with a job reserved when it stopped
+    backend = await connect()
+    await Client(backend).dispatch("h")
+    [job] = (await backend.reserve("default", worker_id="w", lease_s=30)).jobs
+    await backend.close()
+    with sqlite3.connect(db_path) as conn:
+        conn.execute("ALTER TABLE jobs DROP COLUMN progressed")
+        conn.execute("PRAGMA user_version = 3")
+
+    # When this docmill opens it, the reservation still holds and can record progress
+    reopened = await connect()
+    assert raw(db_path, "PRAGMA user_version") == SCHEMA_VERSION
+    assert await reopened.record_progress(job)
+    assert await reopened.retry_later(job, delay_s=0, error=None, count_exception=False, refund_attempt=False)
+    stored = await reopened.get(job.id)
+    assert stored is not None and stored.attempts == 0
+
+
 @pytest.mark.parametrize(
     "query", ["failed_page", "failed_page_in_queue", "oldest_failed_ids", "oldest_failed_ids_in_queue"]
 )

@@ -36,6 +36,13 @@ class FailedBacklog(MemoryBackend):
         self.calls += 1
         return self.failed_ids[:limit]
 
+    async def failed_count(self, queue: str | None = None) -> int:
+        return len(self.failed_ids)
+
+    async def failed_page(self, queue: str | None = None, *, offset: int = 0, limit: int = 50) -> list[Job]:
+        newest_first = self.failed_ids[::-1][offset : offset + limit]
+        return [Job(id=job_id, name="h", queue="default") for job_id in newest_first]
+
     async def retry_failed(self, job_ids: Sequence[str]) -> int:
         self.largest_batch = max(self.largest_batch, len(job_ids))
         wanted = set(job_ids)

@@ -508,3 +508,20 @@ async def test_counts_made_for_another_model_are_not_used() -> None:
     calls = Calls.for_document(name="a.txt", options={}, analysis={}, default_model=HAIKU, estimate=estimate)
 
     assert calls.map(chunks_of(2)[0], 2).input_tokens is None
+
+
+def test_maps_and_reduces_mark_the_instructions_they_share_for_the_prompt_cache() -> None:
+    calls = Calls.for_document(
+        name="a.txt",
+        options={"profile": "custom", "prompt": "List the dates."},
+        analysis={},
+        default_model=SONNET,
+    )
+    first, second = (calls.map(chunk, 2) for chunk in chunks_of(2))
+    reduce = calls.reduce(["dates of part 1", "dates of part 2"], final=True)
+
+    assert first.prompt[: first.cache_prefix_chars] == second.prompt[: second.cache_prefix_chars]
+    assert "<document" not in first.prompt[: first.cache_prefix_chars]
+    assert first.prompt[first.cache_prefix_chars :].lstrip().startswith("<document part=")
+    shared = reduce.prompt[: reduce.cache_prefix_chars]
+    assert "List the dates." in shared and "dates of part 1" not in shared

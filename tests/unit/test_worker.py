@@ -332,10 +332,10 @@ async def test_a_handler_raising_timeout_error_itself_is_not_reported_as_a_job_t
     assert job is not None and job.error is not None and job.error.type == "TimeoutError"
 
 
-async def test_an_unknown_handler_fails_the_job_with_a_clear_reason() -> None:
+async def test_an_unknown_handler_fails_the_job_with_a_clear_reason_once_the_wait_is_zero() -> None:
     backend, registry = MemoryBackend(), Registry()
     job_id = await Client(backend).dispatch("nobody.knows")
-    await work(backend, registry)
+    await work(backend, registry, unknown_handler_wait_s=0)
     job = await backend.get(job_id)
     assert job is not None and job.state is JobState.FAILED
     assert job.error is not None and job.error.type == "UnknownHandler"

@@ -58,6 +58,7 @@ async def until(condition: Any, timeout_s: float = 5.0) -> None:
     ("reason", "code"),
     [
         (WorkerStopReason.INTERRUPTED, 0),
+        (WorkerStopReason.MASTER_GONE, 0),
         (WorkerStopReason.MAX_TIME, 0),
         (WorkerStopReason.MAX_JOBS, 0),
         (WorkerStopReason.RESTART, 0),
@@ -186,7 +187,7 @@ async def test_graceful_stop_lets_short_jobs_finish_and_puts_long_ones_back_at_o
     assert sorted(e["id"] for e in events(worker, "job.requeued")) == sorted(long_ids)
 
 
-async def test_a_second_stop_request_skips_the_rest_of_the_grace() -> None:
+async def test_hurry_skips_the_rest_of_the_grace() -> None:
     backend, registry = MemoryBackend(), Registry()
     started = asyncio.Event()
 
@@ -201,7 +202,7 @@ async def test_a_second_stop_request_skips_the_rest_of_the_grace() -> None:
     await asyncio.wait_for(started.wait(), 5)
     worker.request_stop()
     await asyncio.sleep(0.1)
-    worker.request_stop()
+    worker.hurry()
     assert await asyncio.wait_for(task, 2) is WorkerStopReason.INTERRUPTED
     assert (await backend.stats("default")).pending == 1
 
@@ -323,7 +324,7 @@ async def test_a_lost_lease_cancels_the_job_without_acknowledging_it() -> None:
     await asyncio.wait_for(started.wait(), 5)
     backend.lose_all = True
     await asyncio.wait_for(cancelled.wait(), 5)
-    await until(lambda: worker.jobs_done == 0 and not worker.heartbeat()["jobs"])
+    await until(lambda: worker.jobs_done == 0 and not worker.heartbeat().jobs)
     worker.request_stop()
     await asyncio.wait_for(task, 5)
 

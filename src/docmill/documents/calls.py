@@ -76,7 +76,9 @@ class Calls:
         """The call combining earlier answers (raw answer texts, in document order)."""
         shown = [self.profile.partial_view(text) for text in partials]
         prompt = self.profile.reduce_prompt(shown, final=final, source=self.source, options=self.options)
-        return self._request(prompt, final=final, step="reduce")
+        # The reduces of a level share their instructions (a long custom prompt or schema).
+        shared = shared_prefix_chars(prompt, shown[0]) if shown else 0
+        return self._request(prompt, final=final, step="reduce", cache_prefix_chars=shared)
 
     def _request(
         self,

@@ -37,6 +37,9 @@ def processing_options(settings: DocumentSettings, document_id: int) -> JobOptio
     return JobOptions(
         queue=settings.processing_queue,
         tries=settings.processing_tries,
+        # An attempt that saved a call does not count toward ``tries`` (WorkerContext.progress),
+        # so a document whose handler raises after each saved call is bounded by its errors.
+        max_exceptions=settings.processing_tries,
         timeout_s=settings.processing_timeout_s,
         backoff_s=(30, 120, 600),
         tags=(tag(document_id),),

@@ -20,6 +20,17 @@ guarantees, not suggestions:
   not know the worker's defaults, and precedence is applied in one place).
 * Until a call reclaims it, a lapsed lease is still held: only the
   reservation token decides whether ``extend``/``complete``/``fail`` apply.
+* **Progress protects an attempt.** ``record_progress`` (naming the reservation
+  token, ignored when it no longer matches, idempotent within one attempt) marks
+  the running attempt as one that moved the job forward: when that attempt ends
+  without completing (its lease lapses because the worker was killed, or
+  ``retry_later`` puts it back) the attempt is given back, as a release gives
+  it back (once: a release after progress refunds one attempt, not two). A job
+  that keeps killing its worker without recording progress still reaches its
+  ``tries``. Exceptions are still counted toward ``max_exceptions``.
+* **Queue names** are any name ``docmill.queue.names`` allows (``:``, braces,
+  spaces, any script); no name may collide with another queue's storage or
+  with the backend's own keys, whatever the names.
 * Ids are unique; enqueueing an id that is already stored is a no-op that
   returns it. ``get``/``find_by_tag`` report DELAYED vs PENDING as of now.
 * **Strict FIFO per queue** by ``available_at`` then id; strict priority across
@@ -198,6 +209,15 @@ class Backend(abc.ABC):
         ``refund_attempt`` gives the attempt back (a handler released itself).
         ``error`` (if given) replaces the job's last error. Returns False when
         the reservation no longer matched.
+        """
+
+    @abc.abstractmethod
+    async def record_progress(self, job: Job) -> bool:
+        """Mark the attempt that holds ``job.reservation`` as one that made progress.
+
+        That attempt will not count toward the job's tries, however it ends (see the
+        module docstring). Returns False, changing nothing, when the reservation no
+        longer matches; calling it again within the same attempt changes nothing more.
         """
 
     @abc.abstractmethod

@@ -6,9 +6,10 @@ The tree::
     ├── BackendError                the backend could not be reached or answered nonsense
     │   └── BackendUnavailable      connecting failed (Redis down, SQLite file unwritable)
     ├── ConfigurationError          bad URL, bad option value, unknown backend scheme
+    │   └── InvalidQueueName        a queue name breaks the rule of docmill.queue.names
     ├── UnknownHandler              a job names a handler nobody registered
     ├── JobNotFound                 an operator command named an id that does not exist
-    └── SerializationError          arguments that cannot be stored as JSON
+    └── SerializationError          arguments JSON would not give back unchanged (arguments.py)
 
     JobTimeout(QueueError)          raised inside the worker when a job overran its timeout
     MaxAttemptsExceeded(QueueError) recorded as the reason when a job has no attempts left
@@ -37,6 +38,10 @@ class ConfigurationError(QueueError):
     """An option, URL or configuration value is invalid."""
 
 
+class InvalidQueueName(ConfigurationError):
+    """A queue name breaks the rule of ``docmill.queue.names``; the message says how."""
+
+
 class UnknownHandler(QueueError):
     """A job names a handler that is not registered in this process."""
 
@@ -46,7 +51,8 @@ class JobNotFound(QueueError):
 
 
 class SerializationError(QueueError):
-    """Job arguments could not be encoded as JSON."""
+    """Raised at dispatch: job arguments that JSON would not give back equal; the message
+    names the offending value's place (``kwargs['data'][1]``)."""
 
 
 class JobTimeout(QueueError):

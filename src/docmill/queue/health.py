@@ -23,8 +23,10 @@ class BackendHealth:
         grace_s: float,
         on_lost: Callable[[], None],
         monotonic: Callable[[], float] = time.monotonic,
+        on_recovered: Callable[[float], None] | None = None,
     ) -> None:
         self.log = log
+        self._on_recovered = on_recovered  # called with how long the backend was failing
         self.grace_s = grace_s
         self._on_lost = on_lost
         self._monotonic = monotonic
@@ -48,9 +50,12 @@ class BackendHealth:
 
     def ok(self) -> None:
         if self.down_since is not None:
-            self.log.info("worker.backend_recovered", down_s=round(self._monotonic() - self.down_since, 1))
+            down_s = self._monotonic() - self.down_since
+            self.log.info("worker.backend_recovered", down_s=round(down_s, 1))
             self.down_since = None
             self.failures = 0
+            if self._on_recovered is not None:
+                self._on_recovered(down_s)
 
     def backoff_s(self) -> float:
         """How long to wait before the next try: 0.1 s doubling to 5 s."""

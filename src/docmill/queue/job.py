@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 from docmill.queue.errors import SerializationError
+from docmill.queue.names import check_queue_name
 from docmill.queue.options import Backoff, JobOptions, normalize_backoff
 
 # One encoder for every spec: ``json.dumps`` with these options builds a new one per call.
@@ -142,7 +143,7 @@ class Job:
         job = cls(
             id=new_job_id(),
             name=name,
-            queue=opts.queue or default_queue,
+            queue=opts.queue or check_queue_name(default_queue, where="the default queue"),
             args=list(args),
             kwargs=dict(kwargs or {}),
             tries=opts.tries,

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from docmill.queue.errors import ConfigurationError
+from docmill.queue.names import check_queue_name
 
 Backoff = int | tuple[int, ...]
 T = TypeVar("T")
@@ -64,6 +65,8 @@ class JobOptions:
     tags: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        if self.queue is not None:
+            check_queue_name(self.queue)
         if self.tries is not None and self.tries < 1:
             raise ConfigurationError(f"tries must be at least 1, got {self.tries}")
         if self.max_exceptions is not None and self.max_exceptions < 1:
@@ -108,17 +111,26 @@ class WorkerOptions:
     stop_when_empty: bool = False
     lease_s: float = 30.0
     stop_grace_s: float = 30.0  # after SIGTERM, how long running jobs may finish
+    # How long a job whose handler this worker does not know is put back for a worker that
+    # has it (a rolling deploy reaches old workers first) before it fails; 0 fails it at once.
+    unknown_handler_wait_s: float = 300.0
     queue_config: Mapping[str, QueueConfig] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.queues:
             raise ConfigurationError("a worker needs at least one queue")
+        for queue in self.queues:
+            check_queue_name(queue, where="queues")
         if self.concurrency < 1:
             raise ConfigurationError(f"concurrency must be at least 1, got {self.concurrency}")
         if self.tries < 1:
             raise ConfigurationError(f"tries must be at least 1, got {self.tries}")
         if self.lease_s <= 0:
             raise ConfigurationError(f"lease must be positive, got {self.lease_s}")
+        if not 0 <= self.unknown_handler_wait_s < float("inf"):
+            raise ConfigurationError(
+                f"the unknown-handler wait must be 0 or more seconds, got {self.unknown_handler_wait_s}"
+            )
 
 
 @dataclass(frozen=True, slots=True)

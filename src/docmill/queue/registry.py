@@ -58,20 +58,45 @@ class Registry:
 
     @overload
     def handler(
-        self, func: None = None, /, *, name: str | None = None, context: bool = False, **options: Any
+        self, func: str | None = None, /, *, name: str | None = None, context: bool = False, **options: Any
     ) -> Callable[[F], F]: ...
 
     def handler(
-        self, func: F | None = None, /, *, name: str | None = None, context: bool = False, **options: Any
+        self,
+        func: F | str | None = None,
+        /,
+        *,
+        name: str | None = None,
+        context: bool = False,
+        **options: Any,
     ) -> F | Callable[[F], F]:
-        """Register a function: ``@registry.handler`` or ``@registry.handler(queue=..., tries=3)``.
+        """Register a function: ``@registry.handler``, ``@registry.handler("send-mail")`` (its
+        name, as Celery's ``@app.task(name=...)``) or ``@registry.handler(queue=..., tries=3)``.
 
         ``options`` are ``JobOptions`` fields (queue, tries, timeout_s, backoff_s, ...);
         ``context=True`` passes the worker's ``WorkerContext`` as the first argument.
         """
+        if isinstance(func, str):
+            if name is not None and name != func:
+                raise ConfigurationError(
+                    f"@handler({func!r}, name={name!r}) names the handler twice; give one name"
+                )
+            name, func = func, None
+        elif func is not None and not callable(func):
+            raise ConfigurationError(
+                f"@handler takes a function or a name, not {func!r}: "
+                "@registry.handler, @registry.handler('name') or @registry.handler(queue=...)"
+            )
+        unknown = sorted(set(options) - {f.name for f in fields(JobOptions)})
+        if unknown:
+            known = ", ".join(f.name for f in fields(JobOptions))
+            raise ConfigurationError(f"@handler has no option {unknown[0]!r}; the options are: {known}")
+        job_options = JobOptions(**options)
 
         def register(f: F) -> F:
-            self.register(f, name=name, options=JobOptions(**options), takes_context=context)
+            if not callable(f):
+                raise ConfigurationError(f"@handler decorates a function, not {f!r}")
+            self.register(f, name=name, options=job_options, takes_context=context)
             return f
 
         return register(func) if func is not None else register

@@ -7,6 +7,8 @@ Outcomes:
 * an exception or a timeout: retried after the backoff, or failed for good when
   ``max_exceptions``, ``tries`` or ``retry_until`` says so;
 * ``Fail`` (or an error deriving from it): failed for good at once;
+* a handler this worker does not know: put back for a worker that has it, for
+  up to ``unknown_handler_wait_s``, then failed (``unknown_handler.py``);
 * a sync handler past its timeout cannot be interrupted: the timeout is
   recorded and ``on_sync_timeout`` asks the worker to end the process.
 
@@ -34,7 +36,9 @@ from docmill.queue.events import EventLog
 from docmill.queue.health import BackendHealth, reraise_if_cancelled
 from docmill.queue.job import ErrorInfo, Fail, Job, Release
 from docmill.queue.options import EffectiveOptions, WorkerOptions, backoff_delay_s, resolve_options
+from docmill.queue.progress import Attempt, running
 from docmill.queue.registry import Handler, Registry
+from docmill.queue.unknown_handler import unknown_handler_outcome
 
 
 class Phase(Enum):
@@ -51,6 +55,7 @@ class Running:
     phase: Phase = Phase.RUNNING
     lost: bool = False
     in_thread: bool = False  # a sync handler runs it: cancelling the task does not stop it
+    attempt: Attempt | None = None  # set while the handler runs; says whether it recorded progress
     task: asyncio.Task[None] | None = None
 
 
@@ -111,11 +116,10 @@ class JobRunner:
     async def process(self, entry: Running) -> None:
         """Run the job (unless it has no attempts left) and report the outcome."""
         job = entry.job
-        try:
-            handler = self.registry.get(job.name)
-        except Exception as exc:  # UnknownHandler: a deployment problem; keep the job in the failed store
-            await self._fail(entry, ErrorInfo.from_exception(exc), None)
+        if job.name not in self.registry:
+            await self._unknown_handler(entry)
             return
+        handler = self.registry.get(job.name)
         effective = self.effective(job)
         now = self.clock()
         if job.attempts > effective.tries or (job.retry_until is not None and now >= job.retry_until):
@@ -135,8 +139,9 @@ class JobRunner:
         deadline = self._deadlines.limit(effective.timeout_s)
         try:
             args = (self.context, *job.args) if handler.takes_context else job.args
+            entry.attempt = Attempt(job, self.backend)
             if handler.is_async:
-                with deadline:
+                with deadline, running(entry.attempt):
                     await handler.func(*args, **job.kwargs)
             else:
                 entry.in_thread = True
@@ -183,6 +188,31 @@ class JobRunner:
         if self.options.rest_s:
             await self.sleep(self.options.rest_s)
 
+    async def _unknown_handler(self, entry: Running) -> None:
+        """Put the job back for a worker that has its handler, or fail it once the wait is over."""
+        job = entry.job
+        outcome = unknown_handler_outcome(job, now=self.clock(), wait_s=self.options.unknown_handler_wait_s)
+        if outcome.delay_s is None:
+            await self._fail(entry, outcome.error, None)
+            return
+        release = functools.partial(
+            self.backend.retry_later,
+            job,
+            delay_s=outcome.delay_s,
+            error=outcome.error,
+            count_exception=False,
+            refund_attempt=True,
+        )
+        if await self._settle(entry, release):
+            self.log.warning(
+                "job.unknown_handler",
+                **fields(job),
+                action="released",
+                delay_s=outcome.delay_s,
+                waited_s=round(outcome.waited_s),
+                wait_s=self.options.unknown_handler_wait_s,
+            )
+
     async def _run_sync(
         self, handler: Handler, args: Sequence[Any], kwargs: dict[str, Any], timeout_s: float
     ) -> None:
@@ -203,10 +233,12 @@ class JobRunner:
             effective.max_exceptions is not None and job.exceptions + 1 >= effective.max_exceptions
         )
         past_deadline = job.retry_until is not None and self.clock() >= job.retry_until
-        if out_of_exceptions or job.attempts >= effective.tries or past_deadline:
+        # An attempt that recorded progress is given back by the backend: it is not spent.
+        spent = job.attempts - int(entry.attempt is not None and entry.attempt.progressed)
+        if out_of_exceptions or spent >= effective.tries or past_deadline:
             await self._fail(entry, error, effective, count_exception=True)
             return
-        delay_s = backoff_delay_s(effective.backoff_s, job.attempts)
+        delay_s = backoff_delay_s(effective.backoff_s, max(1, spent))
         await self._settle(
             entry,
             functools.partial(

@@ -17,6 +17,7 @@ class WorkerStopReason(Enum):
     """Every way a worker stops (Laravel's ``WorkerStopReason``), with its exit code."""
 
     INTERRUPTED = "interrupted"  # SIGTERM / SIGINT
+    MASTER_GONE = "master_gone"  # SIGHUP: the supervising master died (its parent-death signal)
     MAX_TIME = "max_time"  # ran for --max-time seconds
     MAX_JOBS = "max_jobs"  # processed --max-jobs jobs
     RESTART = "restart"  # `docmill queue restart` was requested after this worker started
@@ -34,6 +35,7 @@ class WorkerStopReason(Enum):
 
 _EXIT_CODES = {
     WorkerStopReason.INTERRUPTED: 0,
+    WorkerStopReason.MASTER_GONE: 0,
     WorkerStopReason.MAX_TIME: 0,
     WorkerStopReason.MAX_JOBS: 0,
     WorkerStopReason.RESTART: 0,

@@ -22,6 +22,15 @@ timeout counts as a failed attempt. An async handler is cancelled at its
 timeout; a sync handler cannot be, so the worker records the timeout, puts
 its other jobs back and ends with ``WorkerStopReason.JOB_TIMEOUT``; the same
 goes for a sync handler whose lease is lost (``LEASE_LOST``).
+
+Signals (``handle_signals``): SIGTERM asks for a graceful stop, however often it arrives;
+SIGHUP says the supervising master died (``supervisor/children.py``) and is the same request;
+SIGINT too, but a second one (a person pressing Ctrl-C again) skips the rest of the grace.
+
+A backend outage: the worker keeps what it holds (running jobs, unsent acks) and waits for
+the backend however long it takes; only a worker holding nothing stops with
+``BACKEND_LOST``. After an outage long enough to lapse leases it reserves nothing until
+the other workers could deliver their acks (``outage.py``).
 """
 
 from __future__ import annotations
@@ -34,7 +43,6 @@ import signal
 import socket
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from docmill.queue.acks import AckFlusher, AckPolicy
 from docmill.queue.backend import Backend, Completion, Reservation
@@ -43,10 +51,12 @@ from docmill.queue.context import WorkerContext
 from docmill.queue.errors import ConfigurationError
 from docmill.queue.events import EventLog
 from docmill.queue.health import BackendHealth, reraise_if_cancelled
+from docmill.queue.heartbeat import RunningJob, WorkerHeartbeat
 from docmill.queue.housekeeping import housekeep
 from docmill.queue.job import Job
 from docmill.queue.lease import LeaseRenewer
 from docmill.queue.options import WorkerOptions
+from docmill.queue.outage import OutageGate
 from docmill.queue.prefetch import Prefetch
 from docmill.queue.registry import Registry
 from docmill.queue.runner import JobRunner, Phase, Running, fields
@@ -112,8 +122,9 @@ class Worker:
         self.restart_poll_s = restart_poll_s
         self.registry = registry
         self.context = WorkerContext(self.worker_id, backend, Client(backend, registry), self.log)
+        self.outage = OutageGate(options.lease_s, monotonic)
         self.health = BackendHealth(
-            self.log, backend_grace_s, lambda: self.request_stop(WorkerStopReason.BACKEND_LOST), monotonic
+            self.log, backend_grace_s, self._backend_lost, monotonic, on_recovered=self.outage.recovered
         )
         self.runner = JobRunner(
             backend,
@@ -150,7 +161,9 @@ class Worker:
         self._interrupting: asyncio.Task[None] | None = None  # holds the interrupt task while it runs
         self._stop_reason: WorkerStopReason | None = None  # decided outside the loop (signal, ...)
         self._stopping = False
-        self._hurry = False  # a second signal while stopping: skip the rest of the grace
+        self._hurry = False  # a second Ctrl-C while stopping: skip the rest of the grace
+        self._stop_began = 0.0  # monotonic; acks are delivered until the grace from here is over
+        self._waiting_out_outage = False  # logged once: the backend is lost but jobs are held
         self._restart_requested = False
         self._queues_empty = False
         self._rss_mb = 0.0
@@ -178,9 +191,14 @@ class Worker:
             await self._close_backend()
             self.log.info("worker.stopped", reason=failed.name, exit_code=failed.exit_code, jobs_done=0)
             return failed
-        signals = (signal.SIGTERM, signal.SIGINT) if self.handle_signals else ()
+        handlers = {
+            signal.SIGTERM: self.request_stop,
+            signal.SIGINT: self._on_interrupt,
+            signal.SIGHUP: self._on_master_gone,
+        }
+        signals = tuple(handlers) if self.handle_signals else ()
         for sig in signals:
-            loop.add_signal_handler(sig, self.request_stop)  # only records it; the loop acts
+            loop.add_signal_handler(sig, handlers[sig])  # only records it; the loop acts
         renewer = LeaseRenewer(
             self.backend,
             self.options.lease_s,
@@ -206,7 +224,7 @@ class Worker:
                 housekeep(
                     self.backend,
                     self.worker_id,
-                    heartbeat=self.heartbeat,
+                    heartbeat=lambda: self.heartbeat().to_dict(),
                     on_restart=self._restart,
                     health=self.health,
                     poll_s=self.restart_poll_s,
@@ -219,8 +237,10 @@ class Worker:
         try:
             reason = await self.daemon()
             self._stopping = True
+            self._stop_began = self.monotonic()
             self.log.info("worker.stopping", reason=reason.name, in_flight=len(self._running))
             await self._drain(reason)
+            await self._deliver_acks(flusher)
         finally:
             if self._interrupting is not None:
                 background.append(self._interrupting)
@@ -241,12 +261,54 @@ class Worker:
         return reason
 
     def request_stop(self, reason: WorkerStopReason = WorkerStopReason.INTERRUPTED) -> None:
-        """Ask the loop to stop; asked again while stopping, the rest of the grace is skipped."""
-        if self._stop_reason is not None or self._stopping:
-            self._hurry = True
-        else:
+        """Ask the loop to stop. The first reason wins; asking again changes nothing, so a
+        signal that arrives several times (SIGTERM, the master's death) is one stop request."""
+        if self._stop_reason is None and not self._stopping:
             self._stop_reason = reason
         self._wake()
+
+    def hurry(self) -> None:
+        """Stop now: skip the rest of the grace (running jobs are cancelled and put back)."""
+        if self._stop_reason is None and not self._stopping:
+            self._stop_reason = WorkerStopReason.INTERRUPTED
+        self._hurry = True
+        self._wake()
+
+    def _on_interrupt(self) -> None:
+        """SIGINT: a person at a terminal. The first stops gracefully, a second hurries."""
+        if self._stop_reason is not None or self._stopping:
+            self.hurry()
+        else:
+            self.request_stop()
+
+    def _on_master_gone(self) -> None:
+        """SIGHUP, the parent-death signal the master sets (``supervisor/children.py``).
+
+        The kernel sends it once for every thread of the dying master, so it arrives several
+        times; each is the same request: finish the running jobs within the grace, hand back
+        the jobs reserved ahead, and exit, as a SIGTERM from a living master would.
+        """
+        if self._stop_reason is None and not self._stopping:
+            self.log.warning("worker.master_gone", action="finishing the running jobs, then stopping")
+        self.request_stop(WorkerStopReason.MASTER_GONE)
+
+    def _backend_lost(self) -> None:
+        """The backend failed for longer than the grace. A worker holding nothing stops
+        (``BACKEND_LOST``: its supervisor restarts it with backoff); one holding finished jobs'
+        acks, running jobs or jobs reserved ahead waits for the backend however long it takes:
+        exiting would drop the acks, and those jobs would run again."""
+        if not self._running and not self.prefetch.jobs and not self.acks.pending:
+            self.request_stop(WorkerStopReason.BACKEND_LOST)
+            return
+        if not self._waiting_out_outage:
+            self._waiting_out_outage = True
+            self.log.warning(
+                "worker.backend_lost_holding_jobs",
+                running=len(self._running),
+                reserved_ahead=len(self.prefetch.jobs),
+                unsent_acks=len(self.acks.pending),
+                action="waiting for the backend to deliver the acks",
+            )
 
     def _wake(self) -> None:
         """Interrupt the loop's current wait (for a job, or for a free slot)."""
@@ -281,6 +343,12 @@ class Worker:
             if reason is not None:
                 return reason
             self._start_ready()
+            if self.outage.long_outage(self.health.down_since):
+                await self._probe_backend()
+                continue
+            if (settling_s := self.outage.wait_s()) > 0:
+                await self._wait_for_slot_or_stop(settling_s)
+                continue
             wanted = self._wanted()
             if wanted <= 0:
                 self._slot_event.clear()
@@ -331,6 +399,29 @@ class Worker:
         if self.options.max_jobs and self.jobs_done >= self.options.max_jobs:
             return WorkerStopReason.MAX_JOBS
         return None
+
+    async def _probe_backend(self) -> None:
+        """During a long outage: wait, then ask the backend something that changes nothing.
+        Not ``reserve``: once the backend is back, that would reclaim the leases that lapsed
+        meanwhile, other workers' finished jobs among them (``outage.py``)."""
+        await self._wait_for_slot_or_stop(self.health.backoff_s())
+        if self._stop_pending():
+            return
+        try:
+            await self.backend.restart_requested_at()
+        except Exception as exc:
+            reraise_if_cancelled(exc)
+            self.health.error(exc, "probe")
+            return
+        self.health.ok()
+
+    async def _wait_for_slot_or_stop(self, timeout_s: float) -> None:
+        self._slot_event.clear()
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self._slot_event.wait()
+        except TimeoutError:
+            pass
 
     def _wanted(self) -> int:
         """How many jobs to reserve now: free slots, plus the prefetch buffer's refill."""
@@ -514,23 +605,23 @@ class Worker:
         self._restart_requested = True
         self._wake()
 
-    def heartbeat(self) -> dict[str, Any]:
+    def heartbeat(self) -> WorkerHeartbeat:
         """What ``docmill queue status`` and the dashboard see about this worker."""
         if not self.options.memory_mb:
             self._rss_mb = self.rss_mb()
-        return {
-            "worker_id": self.worker_id,
-            "host": socket.gethostname(),
-            "pid": os.getpid(),
-            "queues": list(self.options.queues),
-            "state": "stopping" if self._stopping else ("busy" if self._running else "idle"),
-            "jobs": [{"id": e.job.id, "name": e.job.name} for e in self._running.values()],
-            "reserved_ahead": len(self.prefetch.jobs),
-            "jobs_done": self.jobs_done,
-            "memory_mb": round(self._rss_mb, 1),
-            "started_at": self.started_at,
-            "concurrency": self.options.concurrency,
-        }
+        return WorkerHeartbeat(
+            worker_id=self.worker_id,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            queues=tuple(self.options.queues),
+            state="stopping" if self._stopping else ("busy" if self._running else "idle"),
+            jobs=tuple(RunningJob(e.job.id, e.job.name) for e in self._running.values()),
+            reserved_ahead=len(self.prefetch.jobs),
+            jobs_done=self.jobs_done,
+            memory_mb=round(self._rss_mb, 1),
+            started_at=self.started_at,
+            concurrency=self.options.concurrency,
+        )
 
     # ================================================================== start-up and shut-down hooks
     async def _start_up(self) -> WorkerStopReason | None:
@@ -593,6 +684,24 @@ class Worker:
         if tasks:
             await asyncio.wait(tasks, timeout=SETTLE_WAIT_S)
         await asyncio.gather(*(self._put_back(entry.job) for entry in unfinished))
+
+    async def _deliver_acks(self, flusher: asyncio.Task[None]) -> None:
+        """Hand the backend the acks of finished jobs, however long it is away, until the grace
+        counted from the stop is over (or a second Ctrl-C): a dropped ack runs its job again.
+        The lease renewer still runs meanwhile, so those jobs stay this worker's."""
+        self.acks.wake()
+        await asyncio.wait((flusher,), timeout=SETTLE_WAIT_S)
+        deadline = self._stop_began + self.options.stop_grace_s
+        while self.acks.pending and not self._hurry and self.monotonic() < deadline:
+            if await self.acks.flush():
+                return
+            await self.sleep(self.health.backoff_s())
+        if self.acks.pending:
+            self.log.error(
+                "worker.acks_undelivered",
+                count=len(self.acks.pending),
+                action="their jobs run again once their leases lapse",
+            )
 
     async def _put_back(self, job: Job) -> None:
         try:

@@ -30,6 +30,7 @@ from docmill.queue.backends import backend_from_url, mask_url
 from docmill.queue.connection import queue_url_from_env
 from docmill.queue.errors import ConfigurationError
 from docmill.queue.events import LEVELS, EventLog
+from docmill.queue.names import check_queue_name
 from docmill.queue.options import WorkerOptions, normalize_backoff
 from docmill.queue.registry import Registry, load_registry
 from docmill.queue.stop import WorkerStopReason
@@ -38,6 +39,9 @@ from docmill.queue.worker import Worker
 DEFAULTS = WorkerOptions()
 # How long a starting worker keeps trying an unreachable backend before it exits BACKEND_LOST.
 CONNECT_GRACE_S = float(os.environ.get("DOCMILL_CONNECT_GRACE_S", "30"))
+# How long a running worker that holds no job keeps trying a failing backend before it exits
+# BACKEND_LOST; one holding jobs or unsent acks waits for the backend however long it takes.
+BACKEND_GRACE_S = float(os.environ.get("DOCMILL_BACKEND_GRACE_S", "60"))
 
 
 class BadOption(Exception):
@@ -78,6 +82,13 @@ def build_parser() -> argparse.ArgumentParser:
     add("--lease", type=float, default=DEFAULTS.lease_s, help="lease seconds, renewed every third of it")
     add("--grace", type=float, default=DEFAULTS.stop_grace_s, help="seconds running jobs get after SIGTERM")
     add(
+        "--unknown-handler-wait",
+        type=float,
+        default=DEFAULTS.unknown_handler_wait_s,
+        help="seconds a job whose handler this worker lacks is put back for one that has it, "
+        "then failed (default: 300; 0: fail at once)",
+    )
+    add(
         "--loop",
         default="auto",
         choices=("auto", "uvloop", "asyncio"),
@@ -91,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
 def options_from_args(args: argparse.Namespace) -> WorkerOptions:
     """The ``WorkerOptions`` the command line asks for; ``ConfigurationError`` when invalid."""
     backoff = normalize_backoff(args.backoff)
-    queues = tuple(q.strip() for q in args.queue.split(",") if q.strip())
+    queues = tuple(check_queue_name(q.strip(), where="--queue") for q in args.queue.split(",") if q.strip())
     if args.timeout <= 0:
         raise ConfigurationError(f"--timeout must be positive, got {args.timeout}")
     return WorkerOptions(
@@ -109,6 +120,7 @@ def options_from_args(args: argparse.Namespace) -> WorkerOptions:
         stop_when_empty=args.stop_when_empty,
         lease_s=args.lease,
         stop_grace_s=args.grace,
+        unknown_handler_wait_s=args.unknown_handler_wait,
     )
 
 
@@ -168,14 +180,18 @@ def event_loop_runner(kind: str) -> asyncio.Runner:
 
 async def _work(backend: Backend, registry: Registry, options: WorkerOptions, log: EventLog, url: str) -> int:
     try:
-        connected = await _connect(backend, log, mask_url(url))
+        attempts = await _connect(backend, log, mask_url(url))
     except ConfigurationError as exc:  # e.g. a malformed URL: no retry can fix it
         return _boot_failure(log, exc, connection=mask_url(url))
-    if not connected:
+    if not attempts:
         reason = WorkerStopReason.BACKEND_LOST
         log.error("worker.stopped", reason=reason.name, exit_code=reason.exit_code)
         return reason.exit_code
-    worker = Worker(backend, registry, options, log=log, handle_signals=True)
+    worker = Worker(backend, registry, options, log=log, handle_signals=True, backend_grace_s=BACKEND_GRACE_S)
+    if attempts > 1:
+        # It came up during an outage: the workers that rode it out must deliver their acks
+        # before anyone reserves, which would hand out their jobs again (queue/outage.py).
+        worker.outage.settle()
     # Everything loaded so far lives as long as the process: keep it out of the collector's
     # full passes, which would otherwise walk it all (several ms) in the middle of jobs.
     gc.freeze()
@@ -183,18 +199,21 @@ async def _work(backend: Backend, registry: Registry, options: WorkerOptions, lo
     return reason.exit_code
 
 
-async def _connect(backend: Backend, log: EventLog, connection: str) -> bool:
+async def _connect(backend: Backend, log: EventLog, connection: str) -> int:
     """Connect, retrying with backoff for ``CONNECT_GRACE_S``: an outage is not a boot failure.
 
-    A backend that stays unreachable ends the worker with ``BACKEND_LOST`` (the supervisor
-    keeps retrying with backoff); a ``ConfigurationError`` is raised at once.
+    Returns how many attempts it took, 0 if none succeeded: a backend that stays unreachable
+    ends the worker with ``BACKEND_LOST`` (the supervisor keeps retrying with backoff); a
+    ``ConfigurationError`` is raised at once.
     """
     deadline = time.monotonic() + CONNECT_GRACE_S
     delay_s = 0.5
+    attempts = 0
     while True:
+        attempts += 1
         try:
             await backend.connect()
-            return True
+            return attempts
         except ConfigurationError:
             raise
         except Exception as exc:
@@ -206,7 +225,7 @@ async def _connect(backend: Backend, log: EventLog, connection: str) -> bool:
                 retry_in_s=round(min(delay_s, max(left, 0.0)), 1),
             )
             if left <= 0:
-                return False
+                return 0
             await asyncio.sleep(min(delay_s, left))
             delay_s = min(delay_s * 2, 10.0)
 

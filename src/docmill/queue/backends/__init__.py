@@ -81,7 +81,14 @@ def backend_from_url(url: str) -> Backend:
 # Schemes whose user name alone is only a name; elsewhere (``redis://SECRET@host``) a user
 # name without a password is how a password is often written, so it is masked too.
 _NAMED_USER_SCHEMES = ("postgres", "postgresql", "mysql", "mariadb", "sqlite", "http", "https")
-_SECRET_QUERY_KEYS = ("password", "passwd", "pass", "secret", "token", "key", "auth")
+# A query key holding any of these is masked: webhook and API URLs spell their secrets
+# api_key, apiKey, access_token, X-Amz-Signature, sig, ...; masking a harmless value costs less.
+_SECRET_QUERY_WORDS = ("pass", "secret", "token", "key", "auth", "sig", "credential")
+
+
+def _names_a_secret(query_key: str) -> bool:
+    key = query_key.lower()
+    return any(word in key for word in _SECRET_QUERY_WORDS)
 
 
 def mask_url(url: str) -> str:
@@ -89,7 +96,8 @@ def mask_url(url: str) -> str:
 
     Masked: the password (``redis://:PW@host``, ``postgresql://u:PW@host``), a user name
     given alone where it stands for a password (``redis://PW@host``), and query values
-    whose key names a secret (``?password=PW``). A URL that cannot be parsed is not shown.
+    whose key names a secret (``?password=PW``, ``?api_key=K``, ``?access_token=T``,
+    ``?sig=S``). A URL that cannot be parsed is not shown.
     """
     try:
         parts = urlsplit(url)
@@ -108,10 +116,8 @@ def mask_url(url: str) -> str:
     query = parts.query
     if query:
         pairs = parse_qsl(query, keep_blank_values=True)
-        if any(k.lower() in _SECRET_QUERY_KEYS for k, _ in pairs):
-            query = "&".join(
-                f"{k}=***" if k.lower() in _SECRET_QUERY_KEYS else urlencode([(k, v)]) for k, v in pairs
-            )
+        if any(_names_a_secret(k) for k, _ in pairs):
+            query = "&".join(f"{k}=***" if _names_a_secret(k) else urlencode([(k, v)]) for k, v in pairs)
     if netloc == parts.netloc and query == parts.query:
         return url
     return urlunsplit(parts._replace(netloc=netloc, query=query))

@@ -80,6 +80,7 @@ class MemoryBackend(Backend):
         self._interrupts: set[str] = set()  # workers interrupted while not waiting
         self._flags: dict[str, dict[str, Any]] = {}
         self._buckets: dict[str, Bucket] = {}
+        self._progressed: dict[str, str] = {}  # job id -> token of the attempt that recorded progress
 
     # ------------------------------------------------------------ lifecycle
     async def connect(self) -> None:
@@ -196,6 +197,7 @@ class MemoryBackend(Backend):
             if job is None:
                 ignored.append(done.job.id)
                 continue
+            self._ends_attempt(job)
             job.state = JobState.COMPLETED
             job.finished_at = now
             job.runtime_s = done.runtime_s
@@ -221,7 +223,7 @@ class MemoryBackend(Backend):
             return False
         if count_exception:
             held.exceptions += 1
-        if refund_attempt:
+        if self._ends_attempt(held) or refund_attempt:
             held.attempts = max(0, held.attempts - 1)
         if error is not None:
             held.error = error
@@ -231,10 +233,18 @@ class MemoryBackend(Backend):
         self._wake(held.queue)
         return True
 
+    async def record_progress(self, job: Job) -> bool:
+        held = self._held_reservation(job)
+        if held is None or held.reservation is None:
+            return False
+        self._progressed[held.id] = held.reservation
+        return True
+
     async def fail(self, job: Job, error: ErrorInfo, *, count_exception: bool = False) -> bool:
         held = self._held_reservation(job)
         if held is None:
             return False
+        self._ends_attempt(held)
         now = self.clock()
         held.exceptions += int(count_exception)
         held.state = JobState.FAILED
@@ -467,11 +477,18 @@ class MemoryBackend(Backend):
             if job.queue != queue or job.state is not JobState.RESERVED:
                 continue
             if job.lease_until is not None and job.lease_until <= now:
+                if self._ends_attempt(job):
+                    job.attempts = max(0, job.attempts - 1)
                 job.error = LEASE_EXPIRED
                 job.reservation = None
                 lapsed_at = job.lease_until
                 job.lease_until = None
                 self._push_waiting(job, lapsed_at)
+
+    def _ends_attempt(self, held: Job) -> bool:
+        """Forget the progress mark of ``held``'s attempt; True when that attempt recorded progress."""
+        token = self._progressed.pop(held.id, None)
+        return token is not None and token == held.reservation
 
     def _held_reservation(self, job: Job) -> Job | None:
         """The stored job if ``job``'s reservation token still holds it, else None."""

@@ -3,7 +3,10 @@
 Every state change of a queue is one Lua script in ``redis_lua/`` whose keys
 all carry the queue's hash tag; ``redis_lua/_keys.lua`` documents the key
 schema and is prepended to each script. Global keys (known queues, the restart
-request, wake-up tokens, heartbeats) are written with plain commands.
+request, wake-up tokens, heartbeats) are written with plain commands. Queue names
+are escaped into keys (``key_part``) so that no name, whatever it holds, shares a
+key with another queue or with the backend's own keys; ``connect`` moves the keys
+of the first schema once (``_upgrade_keys``).
 
 Two redis-py clients: one for scripts and commands, one for the blocking
 ``BLPOP`` behind ``wait()``, so a worker waiting for work never delays its own
@@ -25,7 +28,7 @@ import functools
 import json
 import math
 import time
-from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping, Sequence
 from importlib import resources
 from typing import Any, ParamSpec, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -66,6 +69,8 @@ SCRIPTS = (
     "clear",
     "stats",
     "metrics",
+    "record_progress",
+    "migrate",
 )
 CHUNK = 1000  # jobs per script call: bounds script run time and Lua's unpack()
 RECLAIM_WAKE_S = 0.05  # wake this long after a lease lapses, so reserve sees it as lapsed
@@ -74,6 +79,18 @@ NOTIFY_TTL_S = 600
 REGISTER_EVERY_S = 60.0
 DEFAULT_TIMEOUT_S = 30.0  # longest a call (not the blocking wait) may take; URL: socket_timeout
 JOB_FIELDS = ("s", "st", "a", "x", "av", "ra", "r", "lu", "fa", "rt", "e")
+SCHEMA = "2"  # the key schema of redis_lua/_keys.lua; P:schema records it once keys moved
+
+
+def key_part(queue: str) -> str:
+    """A queue name as it appears in keys (E in ``_keys.lua``): one-to-one, and brace-free so
+    the hash tag ``{E}`` ends where the name ends."""
+    return queue.replace("%", "%25").replace("{", "%7B").replace("}", "%7D")
+
+
+def _glob_escape(text: str) -> str:
+    """``text`` as a SCAN MATCH pattern that matches only itself."""
+    return "".join("\\" + c if c in "*?[]\\^-" else c for c in text)
 
 
 def _load_sources() -> dict[str, str]:
@@ -202,16 +219,16 @@ class RedisBackend(Backend):
 
     # ------------------------------------------------------------ keys
     def _base(self, queue: str) -> str:
-        return f"{self._prefix}:{{{queue}}}"
+        return f"{self._prefix}:q:{{{key_part(queue)}}}"
 
     def _job_key(self, queue: str, job_id: str) -> str:
         return f"{self._base(queue)}:job:{job_id}"
 
     def _notify_key(self, queue: str) -> str:
-        return f"{self._prefix}:{{notify}}:{queue}"
+        return f"{self._prefix}:{{wake}}:q:{key_part(queue)}"
 
     def _wake_key(self, worker_id: str) -> str:
-        return f"{self._prefix}:{{notify}}:worker:{worker_id}"
+        return f"{self._prefix}:{{wake}}:worker:{worker_id}"
 
     @property
     def _queues_key(self) -> str:
@@ -262,6 +279,43 @@ class RedisBackend(Backend):
         use_c_packing(self._blocking)
         self._fast = Connections(command)
         self._fast_blocking = Connections(self._blocking)
+        try:
+            await self._upgrade_keys()
+        except (rexc.RedisError, TimeoutError) as exc:
+            await self.close()
+            raise BackendUnavailable(
+                f"cannot move the queue keys at {mask_url(self.url)} to the current key schema: {exc}"
+            ) from exc
+
+    async def _upgrade_keys(self) -> None:
+        """Move every known queue's keys from the first key schema ("Upgrading" in _keys.lua).
+
+        Runs once per Redis database: ``P:schema`` says it is done. Idempotent and safe to
+        run from several processes at once (each queue's move is one script).
+        """
+        schema_key = f"{self._prefix}:schema"
+        if await self._cmd("GET", schema_key) == SCHEMA:
+            return
+        for queue in await self._known_queues():
+            old_base = f"{self._prefix}:{{{queue}}}"
+            pattern = _glob_escape(old_base) + ":*"
+            suffixes = [key[len(old_base) + 1 :] async for key in self._scan(pattern)]
+            for i in range(0, len(suffixes), CHUNK):
+                chunk = suffixes[i : i + CHUNK]
+                await self._send([("EVALSHA", self._shas["migrate"], 1, self._base(queue), old_base, *chunk)])
+        old_wakeups = [key async for key in self._scan(_glob_escape(f"{self._prefix}:{{notify}}:") + "*")]
+        for i in range(0, len(old_wakeups), CHUNK):
+            await self._cmd("UNLINK", *old_wakeups[i : i + CHUNK])
+        await self._cmd("SET", schema_key, SCHEMA)
+
+    async def _scan(self, pattern: str) -> AsyncIterator[str]:
+        cursor = "0"
+        while True:
+            cursor, keys = await self._cmd("SCAN", cursor, "MATCH", pattern, "COUNT", 1000)
+            for key in keys:
+                yield key
+            if str(cursor) == "0":
+                return
 
     async def close(self) -> None:
         for connections in (self._fast, self._fast_blocking):
@@ -527,6 +581,10 @@ class RedisBackend(Backend):
             self._notify(pipe, job.queue)
 
         return bool((await self._pipeline(build))[0])
+
+    @_guarded
+    async def record_progress(self, job: Job) -> bool:
+        return bool(await self._eval("record_progress", job.queue, job.id, job.reservation or ""))
 
     @_guarded
     async def fail(self, job: Job, error: ErrorInfo, *, count_exception: bool = False) -> bool:

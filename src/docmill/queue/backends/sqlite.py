@@ -58,7 +58,7 @@ T = TypeVar("T")
 
 # The SQL file's "schema" builds version 1; "schema_v<N>" takes a file from N-1 to N.
 # Migrations run in order under the write lock.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 POLL_INTERVAL_S = 0.005  # how often wait() reads PRAGMA data_version
 PRUNE_EVERY_COMPLETIONS = 1000
@@ -263,7 +263,12 @@ class SQLiteBackend(Backend):
             scripts += [self._q[f"schema_v{v}"] for v in range(max(version, 1) + 1, SCHEMA_VERSION + 1)]
             for script in scripts:
                 for statement in _statements(script):
-                    conn.execute(statement)
+                    try:
+                        conn.execute(statement)
+                    except sqlite3.OperationalError as exc:
+                        # ADD COLUMN has no IF NOT EXISTS: a column already there is the goal met.
+                        if "duplicate column name" not in str(exc):
+                            raise
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     async def close(self) -> None:
@@ -509,6 +514,10 @@ class SQLiteBackend(Backend):
         with _immediate(conn):
             params["available_at"] = time.time() + params.pop("delay_s")
             return conn.execute(self._q["retry_later"], params).rowcount > 0
+
+    async def record_progress(self, job: Job) -> bool:
+        params = {"id": job.id, "reservation": job.reservation}
+        return await self._run(self._write_count, "record_progress", params) > 0
 
     async def fail(self, job: Job, error: ErrorInfo, *, count_exception: bool = False) -> bool:
         return await self._run(self._fail, job.id, job.reservation, error, count_exception)

@@ -28,6 +28,9 @@
 --   finished_at   when the job completed or failed; NULL otherwise
 --   runtime_s     handler runtime of the successful attempt
 --   error         JSON ErrorInfo {type, message, traceback} of the last failure, or NULL
+--   progressed    the reservation token of the attempt that recorded progress
+--                 (record_progress, schema_v4), NULL otherwise; that attempt is given
+--                 back when it ends without completing (lapsed lease, retry, release)
 --   unique_key    optional; unique per queue among pending and reserved jobs (index
 --                 jobs_unique), so the key is freed the moment its job completes, fails
 --                 or is deleted, and needs no TTL
@@ -162,6 +165,9 @@ CREATE TABLE IF NOT EXISTS rate_buckets (
 CREATE INDEX IF NOT EXISTS jobs_failed_by_age ON jobs (finished_at, id) WHERE state = 'failed';
 CREATE INDEX IF NOT EXISTS jobs_failed_by_queue_age ON jobs (queue, finished_at, id) WHERE state = 'failed';
 
+-- name: schema_v4
+ALTER TABLE jobs ADD COLUMN progressed TEXT;
+
 -- name: insert_job
 -- Store one job; a duplicate id or a held unique key stores nothing (no row changed).
 INSERT INTO jobs (id, queue, name, spec, state, available_at, attempts, exceptions, unique_key, created_at)
@@ -193,9 +199,11 @@ SELECT NOT coalesce((SELECT paused FROM queues WHERE name = :queue), 0)
 SELECT EXISTS (SELECT 1 FROM jobs WHERE queue = :queue AND state = 'reserved' AND lease_until <= :now);
 
 -- name: reclaim_expired
--- Jobs whose worker stopped renewing the lease go back to pending. The attempt stays spent.
+-- Jobs whose worker stopped renewing the lease go back to pending. The attempt stays spent,
+-- unless it recorded progress.
 UPDATE jobs
-   SET state = 'pending', reservation = NULL, reserved_by = NULL, lease_until = NULL, error = :error
+   SET state = 'pending', reservation = NULL, reserved_by = NULL, lease_until = NULL, error = :error,
+       attempts = max(attempts - coalesce(progressed = reservation, 0), 0), progressed = NULL
  WHERE queue = :queue AND state = 'reserved' AND lease_until <= :now;
 
 -- name: lease
@@ -206,7 +214,8 @@ UPDATE jobs
        reservation = lower(hex(randomblob(8))),
        reserved_by = :worker_id,
        lease_until = :lease_until,
-       reserved_at = :now
+       reserved_at = :now,
+       progressed = NULL
  WHERE id IN (SELECT id FROM jobs
                WHERE queue = :queue AND state = 'pending' AND available_at <= :now
                ORDER BY available_at, id
@@ -223,7 +232,7 @@ UPDATE jobs SET lease_until = :lease_until
 
 -- name: complete
 UPDATE jobs
-   SET state = 'completed', reservation = NULL, reserved_by = NULL, lease_until = NULL,
+   SET state = 'completed', reservation = NULL, reserved_by = NULL, lease_until = NULL, progressed = NULL,
        finished_at = :now, runtime_s = :runtime_s
  WHERE id = :id AND reservation = :reservation AND state = 'reserved'
 RETURNING queue;
@@ -238,17 +247,23 @@ ON CONFLICT (queue, minute) DO UPDATE
        wait_s_total = wait_s_total + excluded.wait_s_total;
 
 -- name: retry_later
+-- The attempt is given back when asked (a release) or when it recorded progress; once.
 UPDATE jobs
    SET state = 'pending', reservation = NULL, reserved_by = NULL, lease_until = NULL,
        available_at = :available_at,
        exceptions = exceptions + :exceptions_add,
-       attempts = max(attempts - :attempts_refund, 0),
+       attempts = max(attempts - max(:attempts_refund, coalesce(progressed = reservation, 0)), 0),
+       progressed = NULL,
        error = coalesce(:error, error)
+ WHERE id = :id AND reservation = :reservation AND state = 'reserved';
+
+-- name: record_progress
+UPDATE jobs SET progressed = :reservation
  WHERE id = :id AND reservation = :reservation AND state = 'reserved';
 
 -- name: fail
 UPDATE jobs
-   SET state = 'failed', reservation = NULL, reserved_by = NULL, lease_until = NULL,
+   SET state = 'failed', reservation = NULL, reserved_by = NULL, lease_until = NULL, progressed = NULL,
        finished_at = :now, error = :error, exceptions = exceptions + :counted
  WHERE id = :id AND reservation = :reservation AND state = 'reserved'
 RETURNING queue;

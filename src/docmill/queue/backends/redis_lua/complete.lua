@@ -7,25 +7,39 @@ local completed_max = tonumber(ARGV[2])
 local metrics_retention_ms = ARGV[3]
 local now = server_now()
 local now_s = fmt(now)
+local batch = cjson.decode(ARGV[4])
+expect(K_RESERVED, 'zset')
+expect(K_COMPLETED, 'zset')
+expect(metrics_key(now), 'hash')
+-- Read every job (and the unique key it holds) before the first write: a key of the wrong
+-- type stops the script here, with nothing changed.
+local held, seen = {}, {}
+for n, d in ipairs(batch) do
+  local f = redis.call('HMGET', job_key(d[1]), 'r', 'u')
+  if f[1] == d[2] and d[2] ~= '' and not seen[d[1]] then
+    seen[d[1]] = true
+    held[n] = { u = f[2] }
+    if f[2] and f[2] ~= '' then
+      held[n].holder = redis.call('GET', unique_key(f[2]))
+    end
+  end
+end
 local ignored = {}
 local done = {}
 local zargs = {}
 local runtime_ms, wait_ms = 0, 0
-for _, d in ipairs(cjson.decode(ARGV[4])) do
-  local id, token, runtime_s, wait_s = d[1], d[2], d[3], d[4]
-  local jkey = job_key(id)
-  local f = redis.call('HMGET', jkey, 'r', 'u')
-  if f[1] == token and token ~= '' then
+for n, d in ipairs(batch) do
+  local id, runtime_s, wait_s = d[1], d[3], d[4]
+  local h = held[n]
+  if h then
+    local jkey = job_key(id)
     done[#done + 1] = id
     zargs[#zargs + 1] = now_s
     zargs[#zargs + 1] = id
-    redis.call('HSET', jkey, 'st', 'completed', 'fa', now_s, 'rt', runtime_s, 'r', '', 'lu', '')
+    redis.call('HSET', jkey, 'st', 'completed', 'fa', now_s, 'rt', runtime_s, 'r', '', 'lu', '', 'pg', '')
     redis.call('PEXPIRE', jkey, retention_ms)
-    if f[2] and f[2] ~= '' then
-      local ukey = unique_key(f[2])
-      if redis.call('GET', ukey) == id then
-        redis.call('DEL', ukey)
-      end
+    if h.holder == id then
+      redis.call('DEL', unique_key(h.u))
     end
     runtime_ms = runtime_ms + runtime_s * 1000
     wait_ms = wait_ms + wait_s * 1000

@@ -9,6 +9,25 @@ local unique_ttl_ms = ARGV[1]
 local tag_ttl_ms = ARGV[2]
 local meta = cjson.decode(ARGV[3])
 local now = server_now()
+expect(K_WAITING, 'zset')
+-- A job key of another type is never written (EXISTS says it is taken), so only the
+-- unique locks, their holders and the tags need a look (each tag once: a batch shares them).
+local checked_tags = {}
+for _, m in ipairs(meta) do
+  if m[5] ~= '' then
+    expect(unique_key(m[5]), 'string')
+    local holder = redis.call('GET', unique_key(m[5]))
+    if holder then
+      expect(job_key(holder), 'hash')
+    end
+  end
+  for _, tag in ipairs(m[6]) do
+    if not checked_tags[tag] then
+      expect(base .. ':tag:' .. tag, 'set')
+      checked_tags[tag] = true
+    end
+  end
+end
 local out = {}
 for n, m in ipairs(meta) do
   local id, av, ukey, tags = m[1], m[2], m[5], m[6]

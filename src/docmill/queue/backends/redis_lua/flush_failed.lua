@@ -6,6 +6,7 @@ local max = '+inf'
 if ARGV[1] ~= '' then
   max = fmt(server_now() - tonumber(ARGV[1]))
 end
+expect(K_FAILED, 'zset')
 local ids = redis.call('ZRANGEBYSCORE', K_FAILED, '-inf', max, 'LIMIT', 0, tonumber(ARGV[2]))
 if #ids > 0 then
   local jkeys = {}

@@ -1,7 +1,8 @@
 -- notify: wake-up tokens for wait(), in one call instead of three commands.
--- KEYS[1] = "P:{notify}:Q" (the notify list, not a queue's base key: every notify list
--- shares the tag {notify}, so one BLPOP can watch several queues on Redis Cluster).
+-- KEYS[1] = "P:{wake}:q:E" (the wake-up list, not a queue's base key: every wake-up list
+-- shares the tag {wake}, so one BLPOP can watch several queues on Redis Cluster).
 -- ARGV = tokens to push, tokens kept at most, TTL in milliseconds.
+expect(KEYS[1], 'list')
 local n = tonumber(ARGV[1])
 for _ = 1, n do
   redis.call('RPUSH', KEYS[1], '1')

@@ -8,6 +8,9 @@ local window = tonumber(ARGV[1])
 local n = tonumber(ARGV[2])
 local ttl_ms = math.ceil(2 * window * 1000)
 for i = 1, n do
+  expect(base .. ':' .. ARGV[3 * i], 'hash')
+end
+for i = 1, n do
   local name = ARGV[3 * i]
   local charge = tonumber(ARGV[3 * i + 1])
   local capacity = tonumber(ARGV[3 * i + 2])

@@ -14,6 +14,7 @@ for i = 1, n do
   local capacity = tonumber(ARGV[3 * i + 2])
   local rate = capacity / window
   local key = base .. ':' .. name
+  expect(key, 'hash')
   local level = bucket_level(key, capacity, rate, now)
   local need = math.min(cost, capacity)
   if level < need then

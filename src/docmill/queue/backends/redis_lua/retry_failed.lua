@@ -2,6 +2,13 @@
 -- ARGV: unique_ttl_ms, id...
 -- Returns how many moved. A job re-takes its unique key when the key is free.
 local now_s = fmt(server_now())
+expect(K_FAILED, 'zset')
+expect(K_WAITING, 'zset')
+local ids = {}
+for i = 2, #ARGV do
+  ids[#ids + 1] = ARGV[i]
+end
+expect_jobs(ids, true)
 local moved = 0
 for i = 2, #ARGV do
   local id = ARGV[i]

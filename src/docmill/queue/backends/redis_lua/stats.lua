@@ -1,7 +1,11 @@
 -- stats: counts for one queue, after reclaiming lapsed leases.
 -- Returns {pending, delayed, reserved, failed, paused (0/1), oldest_available_at|"", now}
 local now = server_now()
-reclaim(now, 1000)
+local expired = lapsed(now, 1000)
+expect(K_WAITING, 'zset')
+expect(K_RESERVED, 'zset')
+expect_jobs(expired, false)
+reclaim(expired)
 local now_s = fmt(now)
 local pending = redis.call('ZCOUNT', K_WAITING, '-inf', now_s)
 local oldest = ''
