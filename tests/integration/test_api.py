@@ -247,9 +247,13 @@ async def test_openapi_documents_every_route_with_response_schemas(api: httpx.As
 
     assert set(spec["paths"]) == {
         "/api/health",
+        "/healthz",
+        "/readyz",
+        "/metrics",
         "/api/documents",
         "/api/documents/{document_id}",
         "/api/documents/{document_id}/result",
+        "/api/documents/{document_id}/structure",
         "/api/documents/{document_id}/approve",
         "/api/documents/{document_id}/retry",
         "/api/documents/{document_id}/cancel",
@@ -395,6 +399,7 @@ async def test_upload_takes_every_option_of_the_form(api: httpx.AsyncClient) -> 
         schema=json.dumps(SCHEMA),
         auto_approve="true",
         callback_url="https://hooks.example/docmill",
+        batch="yes",
     )
     custom = await upload(api, PDF_LIKE, "invoice.pdf", profile="custom", prompt="List every date.")
 
@@ -406,9 +411,12 @@ async def test_upload_takes_every_option_of_the_form(api: httpx.AsyncClient) -> 
         "auto_approve": True,
         "schema": SCHEMA,
         "prompt": None,
+        "batch": True,
     }
+    assert extract.json()["batch"] is None  # not sent yet
     assert custom.status_code == 201, custom.text
     assert custom.json()["options"]["prompt"] == "List every date."
+    assert custom.json()["options"]["batch"] is None  # the profile's default
     assert custom.json()["id"] != extract.json()["id"]
 
 
@@ -689,6 +697,7 @@ async def test_an_unknown_document_is_404_on_every_route(api: httpx.AsyncClient)
     routes = [
         ("GET", "/api/documents/999"),
         ("GET", "/api/documents/999/result"),
+        ("GET", "/api/documents/999/structure"),
         ("POST", "/api/documents/999/approve"),
         ("POST", "/api/documents/999/retry"),
         ("POST", "/api/documents/999/cancel"),

@@ -4,14 +4,20 @@ a prefix shared by a document's calls is cached where it reaches the model's min
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import secrets
 from collections.abc import AsyncIterator, Iterator
+from contextvars import ContextVar
+from typing import Any
 
 import pytest
 
 from docmill.documents.calls import Calls
 from docmill.llm import LLMRequest, MemoryRateStore, PriceTable, RateLimits, SharedRateLimiter
+from docmill.llm.factory import build_provider
 from docmill.llm.providers.anthropic import AnthropicProvider
+from docmill.llm.settings import LLMSettings
 from docmill.testing import AnthropicEmulator, EmulatorConfig
 
 SONNET = "claude-sonnet-4-5"  # caches from 1,024 tokens
@@ -104,15 +110,11 @@ async def test_a_count_the_estimate_kept_is_used_without_counting_again(
     claude: AnthropicProvider, emulator: AnthropicEmulator
 ) -> None:
     request = maps(SONNET, "List the dates.", chunks=2)[0]
-    known = LLMRequest(**{**_fields(request), "input_tokens": 777})
+    known = dataclasses.replace(request, input_tokens=777)
 
     await claude.complete(known)
 
     assert emulator.stats["by_endpoint"] == {MESSAGES: 1}
-
-
-def _fields(request: LLMRequest) -> dict[str, object]:
-    return {name: getattr(request, name) for name in request.__dataclass_fields__}
 
 
 # ---------------------------------------------------------------------- prompt caching
@@ -151,3 +153,55 @@ async def test_short_instructions_are_not_marked_for_the_cache(claude: Anthropic
     answers = [await claude.complete(request) for request in maps(SONNET, "List the dates.")]
 
     assert all(a.usage.cache_creation_input_tokens == a.usage.cache_read_input_tokens == 0 for a in answers)
+
+
+# ---------------------------------------------------------------------- waiting without churn
+async def test_calls_beyond_the_limit_wait_their_turn_instead_of_being_put_back(
+    emulator: AnthropicEmulator, api_key: str
+) -> None:
+    # Given an API that allows 120 requests a minute, and a provider as a user's settings
+    # build it (the default wait in line) that knows that limit
+    emulator.set_limits(rpm=120)
+    limits = RateLimits(120, 2_000_000, 400_000)
+    settings = LLMSettings(
+        provider="anthropic",
+        anthropic_api_key=api_key,
+        anthropic_base_url=emulator.url,
+        limits={HAIKU: limits},
+        default_limits=limits,
+    )
+    provider = build_provider(settings, rate_store=MemoryRateStore())
+    request = LLMRequest(
+        model=HAIKU, system="You summarise.", prompt="The harbour report.", max_tokens=64, input_tokens=20
+    )
+    limiter = getattr(provider, "limiter", None)
+    assert isinstance(limiter, SharedRateLimiter)
+    calling: ContextVar[int] = ContextVar("calling")
+    order: list[int] = []  # the order in which the limiter let the calls go
+    admit = limiter.admit
+
+    async def admit_in_order(*args: Any, **kwargs: Any) -> Any:
+        admitted = await admit(*args, **kwargs)
+        order.append(calling.get())
+        return admitted
+
+    limiter.admit = admit_in_order  # type: ignore[method-assign]
+
+    async def call(number: int) -> None:
+        calling.set(number)
+        await provider.complete(request)
+
+    # When a minute's bucket is used up (114 calls, with the headroom) and 8 more start at
+    # once, the last of which must wait 4 s for its turn
+    try:
+        for number in range(114):
+            await call(number)
+        await asyncio.gather(*(call(number) for number in range(114, 122)))
+    finally:
+        await provider.aclose()
+
+    # Then every call was answered: the last ones waited in line (no RateLimited, so no job
+    # would have been put back), in the order they arrived, and the API refused none
+    assert order[114:] == list(range(114, 122))
+    assert emulator.stats["rate_limited"] == 0
+    assert emulator.stats["by_endpoint"] == {MESSAGES: 122}

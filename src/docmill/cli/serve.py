@@ -50,7 +50,7 @@ def register(app: typer.Typer) -> None:
                 stderr().print("development: no API tokens, so requests from this host need none.")
             else:
                 stderr().print(
-                    "warning: no API tokens are configured, so every request but /api/health is refused; "
+                    "warning: no API tokens are configured, so the API refuses all but /api/health; "
                     "set DOCMILL_API_TOKENS, or use --dev on this host.",
                     style="yellow",
                 )

@@ -29,6 +29,7 @@ import asyncio
 import builtins
 import mimetypes
 from collections.abc import AsyncIterator, Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,16 @@ from docmill.documents.options import DocumentOptions
 from docmill.documents.settings import DocumentSettings
 from docmill.documents.status import RETRYABLE, TERMINAL, Status, change_status
 from docmill.documents.storage import FileStore, Upload, display_name
+from docmill.documents.summary import (
+    CostSummary,
+    DocumentSummary,
+    Spend,
+    TimelineEntry,
+    cost_summary_query,
+    document_summary_query,
+    timeline_query,
+    usage_since_query,
+)
 from docmill.documents.views import Page, Progress
 from docmill.llm.models import DEFAULT_MODEL
 from docmill.queue import Client
@@ -219,23 +230,25 @@ class DocumentService:
         document = await self.get(document_id)
         return self.store.path_for(document.sha256), document.name, document.content_type
 
-    async def summary(self) -> dict[str, Any]:
-        """Documents per status and the money spent, for the dashboard."""
+    async def summary(self) -> DocumentSummary:
+        """Documents per status and the money spent (``summary.py``)."""
+        return await self.db.run(document_summary_query)
 
-        def query(session: Session) -> dict[str, Any]:
-            rows = session.execute(
-                select(
-                    Document.status, func.count(Document.id), func.coalesce(func.sum(Document.cost_usd), 0.0)
-                ).group_by(Document.status)
-            ).all()
-            by_status = {status.value: {"count": 0, "cost_usd": 0.0} for status in Status}
-            for status, count, cost in rows:
-                by_status[status] = {"count": int(count), "cost_usd": float(cost)}
-            return {
-                "by_status": by_status,
-                "total": sum(item["count"] for item in by_status.values()),
-                "cost_usd": sum(item["cost_usd"] for item in by_status.values()),
-            }
+    async def costs(self) -> CostSummary:
+        """Money spent by model, profile, hour and day; estimates against actual costs."""
+        return await self.db.run(cost_summary_query)
+
+    async def usage_last_minute(self) -> tuple[Spend, ...]:
+        """LLM calls and tokens per model in the last 60 s, against the per-minute limits."""
+        since = utcnow() - timedelta(seconds=60)
+        return await self.db.run(lambda session: usage_since_query(session, since))
+
+    async def timeline(self, document_id: int) -> builtins.list[TimelineEntry]:
+        """The document's status changes and LLM calls, oldest first."""
+
+        def query(session: Session) -> builtins.list[TimelineEntry]:
+            _load(session, document_id)
+            return timeline_query(session, document_id)
 
         return await self.db.run(query)
 

@@ -10,6 +10,8 @@ tests) never share a connection:
     app.state.context    DocumentContext (database, files, queue backend and client)
     app.state.service    DocumentService: the only thing the routes call
     app.state.sse_poll_s how often an event stream looks for new status changes
+    app.state.dashboard  the dashboard's users, session signer and sign-in limiter
+    app.state.job_totals running job counters of /metrics (``job_totals.py``)
 
 Run it with ``docmill serve``, or ``uvicorn --factory docmill.web.app:create_app``.
 """
@@ -25,8 +27,11 @@ import docmill
 from docmill.documents.context import DocumentContext
 from docmill.documents.settings import DocumentSettings
 from docmill.web.auth import AuthPolicy, development_mode
+from docmill.web.dashboard import DashboardConfig, install_dashboard
 from docmill.web.errors import install_error_handlers
-from docmill.web.routers import documents, health
+from docmill.web.job_totals import JobTotals
+from docmill.web.routers import documents, health, metrics
+from docmill.web.routers.docs import install_docs
 
 SSE_POLL_S = 0.5
 
@@ -34,16 +39,23 @@ DESCRIPTION = """\
 Upload documents, follow them through analysis, estimate, approval and processing,
 and fetch their results.
 
-Every route but `/api/health` needs `Authorization: Bearer <token>` with a token from
-the server's `DOCMILL_API_TOKENS`. Errors are JSON: `{"error": {"type": ..., "message": ...}}`.
+Every route but `/api/health`, `/healthz` and `/readyz` needs `Authorization: Bearer <token>`
+with a token from the server's `DOCMILL_API_TOKENS`.
+Errors are JSON: `{"error": {"type": ..., "message": ...}}`.
 """
 
 
-def create_app(settings: DocumentSettings | None = None, *, development: bool | None = None) -> FastAPI:
+def create_app(
+    settings: DocumentSettings | None = None,
+    *,
+    development: bool | None = None,
+    dashboard: DashboardConfig | None = None,
+) -> FastAPI:
     """The API over ``settings`` (default: from the environment).
 
     ``development`` (default: ``DOCMILL_ENV=development``) lets requests from loopback
-    through when no token is configured; see ``auth.py``.
+    through when no token is configured; see ``auth.py``. ``dashboard`` names the
+    dashboard's users (default: ``DashboardConfig.from_env()``).
     """
     if settings is None:
         from docmill.config import load
@@ -66,13 +78,17 @@ def create_app(settings: DocumentSettings | None = None, *, development: bool | 
         version=docmill.__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # served from local assets by install_docs
         redoc_url=None,
     )
     app.state.settings = settings
     app.state.auth = AuthPolicy.build(settings.api_tokens, development=development)
     app.state.sse_poll_s = SSE_POLL_S
     install_error_handlers(app)
+    app.state.job_totals = JobTotals()
+    install_docs(app, title="docmill")
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(documents.router)
+    install_dashboard(app, dashboard if dashboard is not None else DashboardConfig.from_env())
     return app

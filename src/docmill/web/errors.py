@@ -31,6 +31,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Mount
+from starlette.staticfiles import StaticFiles
 
 from docmill.documents.errors import (
     DocumentError,
@@ -45,6 +47,7 @@ from docmill.documents.errors import (
 from docmill.queue import BackendError
 
 log = logging.getLogger("docmill.web")
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
 class ApiError(Exception):
@@ -138,9 +141,33 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
         return error_response(404, "not_found", message)
     if exc.status_code == 413:
         return error_response(413, "upload_too_large", "The request body is larger than the server allows.")
-    type_ = "method_not_allowed" if exc.status_code == 405 else "http_error"
+    if exc.status_code == 405:
+        allowed = allowed_methods(request)
+        message = f"{request.method} is not allowed on {request.url.path}; use {', '.join(allowed)}."
+        return error_response(405, "method_not_allowed", message, headers={"Allow": ", ".join(allowed)})
     headers = dict(exc.headers) if exc.headers else None
-    return error_response(exc.status_code, type_, str(exc.detail), headers=headers)
+    return error_response(exc.status_code, "http_error", str(exc.detail), headers=headers)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path.
+
+    Starlette's own ``Allow`` names only the first route whose path matches, so a path
+    served by two routes (``GET`` and ``DELETE /api/documents/{id}``) would advertise one.
+    Each method is tried against the routes (included routers answer ``matches`` as a
+    whole, without listing their methods).
+    """
+    routes = request.app.router.routes
+    # Inside a mount, the scope's root_path is the mount's; match from the app's root.
+    scope = {**request.scope, "root_path": request.scope.get("app_root_path", "")}
+    static = (r for r in routes if isinstance(r, Mount) and isinstance(r.app, StaticFiles))
+    if any(mount.matches(scope)[0] != Match.NONE for mount in static):
+        return ["GET", "HEAD"]  # what static files answer to
+    return [
+        method
+        for method in HTTP_METHODS
+        if any(route.matches({**scope, "method": method})[0] == Match.FULL for route in routes)
+    ]
 
 
 async def _queue_down(request: Request, exc: Exception) -> JSONResponse:

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from docmill.documents.models import Document, DocumentEvent
+from docmill.documents.options import shown_options
 from docmill.documents.service import Page
 from docmill.documents.status import Status
 
@@ -127,7 +128,9 @@ class DocumentDetail(DocumentItem):
     """Everything about one document except its result."""
 
     sha256: str
-    options: dict[str, Any] = Field(description="The upload options (profile, model, callback_url, ...).")
+    options: dict[str, Any] = Field(
+        description="The upload options (profile, model, callback_url with its secrets masked, ...)."
+    )
     analysis: AnalysisSummary | None = None
     estimate: Estimate | None = None
     eta_s: float | None = None
@@ -138,13 +141,18 @@ class DocumentDetail(DocumentItem):
     completed_at: datetime | None = None
     failed_at: datetime | None = None
     cancelled_at: datetime | None = None
+    batch: dict[str, Any] | None = Field(
+        None,
+        description="For a document sent by Message Batches: the batch in flight (batch_id, "
+        "submitted_at), when the first was sent (started_at), and why the rest went direct (fallback).",
+    )
 
     @classmethod
     def build(cls, document: Document) -> DocumentDetail:
         return cls(
             **_item_fields(document),
             sha256=document.sha256,
-            options=document.options,
+            options=shown_options(document.options),
             analysis=AnalysisSummary.build(document.analysis) if document.analysis else None,
             estimate=Estimate.model_validate(document.estimate) if document.estimate else None,
             eta_s=(document.estimate or {}).get("eta_s"),
@@ -155,6 +163,7 @@ class DocumentDetail(DocumentItem):
             completed_at=document.completed_at,
             failed_at=document.failed_at,
             cancelled_at=document.cancelled_at,
+            batch=document.batch_state(),
         )
 
 
@@ -203,6 +212,147 @@ class ResultOut(BaseModel):
     result: dict[str, Any] = Field(description="The profile's result: a summary, extracted fields, ...")
 
 
+class SectionOut(BaseModel):
+    """One section of the tree, flattened in document order; ``parent`` rebuilds the tree."""
+
+    index: int = Field(description="Position among all sections in document order, from 0.")
+    parent: int | None = Field(description="Index of the enclosing section; null at the top.")
+    level: int = Field(description="Heading depth, 1 for the top; 0 is the text before any heading.")
+    title: str
+    heading_path: list[str] = Field(description="Titles from the top section down to this one.")
+    page_start: int | None = Field(description="First page (1-based); null for formats without pages.")
+    page_end: int | None = None
+    char_count: int = Field(description="Characters of the section's own text.")
+    total_char_count: int = Field(description="Characters with its subsections.")
+    word_count: int
+    subsections: int = Field(description="Direct subsections.")
+
+
+class TableOut(BaseModel):
+    index: int
+    heading_path: list[str] = Field(description="The section the table sits in.")
+    page: int | None = None
+    rows: int
+    cols: int
+    preview: list[list[str]] = Field(description="The first rows, cells clipped.")
+
+
+class ChunkOut(BaseModel):
+    """One piece of the document sized for a model call (its text is not served)."""
+
+    index: int
+    heading_path: list[str]
+    page_start: int | None = None
+    page_end: int | None = None
+    tokens: int
+    char_count: int
+
+
+class LanguageOut(BaseModel):
+    code: str = Field(description="ISO 639-1 code, or 'und'.")
+    confidence: float
+
+
+class OcrOut(BaseModel):
+    """Pages whose text was read from their image by OCR."""
+
+    pages: list[int] = Field(description="The pages read by OCR (1-based).")
+    engine: str = Field(description="The OCR engine and its version.")
+    mean_confidence: float = Field(description="Mean word confidence, 0..100.")
+
+
+class StructureOut(BaseModel):
+    """A document's structure. Sections, tables and chunks are each paged by the same
+    ``offset`` and ``limit``; ask again with ``next_offset`` until it is null."""
+
+    document_id: int
+    kind: str = Field(description="The detected format: pdf, docx, html, markdown, text, ...")
+    title: str | None = None
+    language: LanguageOut
+    counts: Counts
+    chunk_tokens: int | None = Field(default=None, description="Target tokens per chunk.")
+    warnings: list[str] = Field(default_factory=list)
+    ocr: OcrOut | None = Field(default=None, description="Present when page text was read by OCR.")
+    offset: int
+    limit: int
+    next_offset: int | None = Field(description="The offset of the next page; null on the last.")
+    sections_total: int
+    tables_total: int
+    chunks_total: int
+    sections: list[SectionOut]
+    tables: list[TableOut]
+    chunks: list[ChunkOut]
+
+    @classmethod
+    def build(cls, document_id: int, analysis: dict[str, Any], *, offset: int, limit: int) -> StructureOut:
+        sections = flatten_sections(analysis.get("sections") or [])
+        tables = analysis.get("tables") or []
+        chunks = analysis.get("chunks") or []
+        end = offset + limit
+        longest = max(len(sections), len(tables), len(chunks))
+        language = analysis.get("language") or {"code": "und", "confidence": 0.0}
+        ocr = analysis.get("ocr")
+        return cls(
+            document_id=document_id,
+            kind=str(analysis.get("kind", "unknown")),
+            title=analysis.get("title"),
+            language=LanguageOut(**language),
+            counts=Counts(**(analysis.get("counts") or {})),
+            chunk_tokens=analysis.get("chunk_tokens"),
+            warnings=list(analysis.get("warnings") or ()),
+            ocr=OcrOut(**ocr) if ocr else None,
+            offset=offset,
+            limit=limit,
+            next_offset=end if end < longest else None,
+            sections_total=len(sections),
+            tables_total=len(tables),
+            chunks_total=len(chunks),
+            sections=sections[offset:end],
+            tables=[
+                TableOut(
+                    index=offset + position,
+                    heading_path=table["heading_path"],
+                    page=table.get("page"),
+                    rows=table["rows"],
+                    cols=table["cols"],
+                    preview=table["preview"],
+                )
+                for position, table in enumerate(tables[offset:end])
+            ],
+            chunks=[
+                ChunkOut(**{key: chunk.get(key) for key in ChunkOut.model_fields})
+                for chunk in chunks[offset:end]
+            ],
+        )
+
+
+def flatten_sections(tree: list[dict[str, Any]]) -> list[SectionOut]:
+    """The stored section tree as a list in document order, each section naming its parent."""
+    flat: list[SectionOut] = []
+    pending: list[tuple[dict[str, Any], int | None]] = [(section, None) for section in reversed(tree)]
+    while pending:
+        section, parent = pending.pop()
+        index = len(flat)
+        children = section.get("children") or []
+        flat.append(
+            SectionOut(
+                index=index,
+                parent=parent,
+                level=section["level"],
+                title=section["title"],
+                heading_path=section["heading_path"],
+                page_start=section.get("page_start"),
+                page_end=section.get("page_end"),
+                char_count=section.get("char_count", 0),
+                total_char_count=section.get("total_char_count", 0),
+                word_count=section.get("word_count", 0),
+                subsections=len(children),
+            )
+        )
+        pending.extend((child, index) for child in reversed(children))
+    return flat
+
+
 class ComponentHealth(BaseModel):
     ok: bool
     error: str | None = Field(default=None, description="The kind of failure, when not ok.")
@@ -223,6 +373,19 @@ class HealthOut(BaseModel):
     llm_calls_stopped: LLMCallsStopped | None = Field(
         default=None, description="Present only while LLM calls are stopped; the API itself is up."
     )
+
+
+class LiveOut(BaseModel):
+    """The process answers: nothing else is checked."""
+
+    status: Literal["ok"] = "ok"
+
+
+class ReadyOut(BaseModel):
+    """Whether the documents database and the job queue both answer."""
+
+    status: Literal["ok", "unavailable"]
+    failed: list[Literal["database", "queue"]] = Field(description="What does not answer; empty when ready.")
 
 
 def _item_fields(document: Document) -> dict[str, Any]:

@@ -19,8 +19,16 @@ from docmill.documents.options import parse_yes_no
 from docmill.documents.service import MAX_PAGE
 from docmill.documents.status import Status
 from docmill.web.deps import ServiceDep, SettingsDep, authorize
-from docmill.web.errors import InvalidRequest
-from docmill.web.schemas import DocumentDetail, DocumentEventOut, DocumentPage, ErrorBody, ResultOut
+from docmill.web.errors import ApiError, InvalidRequest
+from docmill.web.params import MAX_OFFSET, MAX_ROW_ID
+from docmill.web.schemas import (
+    DocumentDetail,
+    DocumentEventOut,
+    DocumentPage,
+    ErrorBody,
+    ResultOut,
+    StructureOut,
+)
 from docmill.web.uploads import FILE_FIELD, receive_form
 
 router = APIRouter(
@@ -33,12 +41,30 @@ router = APIRouter(
     },
 )
 
-DocumentId = Annotated[int, Path(description="The document's id.")]
+DocumentId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="The document's id.")]
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody, "description": "No such document."}}
 _CONFLICT: dict[int | str, dict[str, Any]] = {
     409: {"model": ErrorBody, "description": "The document's status does not allow this."}
 }
 MARKDOWN = "text/markdown; charset=utf-8"
+MAX_STRUCTURE_PAGE = 5000
+
+# What DocumentOptions.parse accepts as a callback URL, for the schema: http or https, a
+# host, a port from 1 to 65535 if any (a little stricter than the parser, never looser).
+_PORT = r"(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})"
+CALLBACK_URL_PATTERN = (
+    r"^\s*$|^\s*[Hh][Tt][Tt][Pp][Ss]?://([^\s/?#@\[\]]*@)?[A-Za-z0-9._~%!$&'()*+,;=-]+"
+    rf"(:{_PORT})?([/?#]\S*)?\s*$"
+)
+
+# A form's flag is text: what parse_yes_no reads (any case, spaces around; empty is no).
+FLAG: dict[str, Any] = {
+    "type": "string",
+    "pattern": (
+        r"^\s*(1|0|[Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee]|[Yy][Ee][Ss]|[Nn][Oo]|[Oo][Nn]|[Oo][Ff][Ff])?\s*$"
+    ),
+    "description": "true or false (also yes/no, on/off, 1/0; empty: the default).",
+}
 
 _UPLOAD_BODY: dict[str, Any] = {
     "requestBody": {
@@ -56,13 +82,22 @@ _UPLOAD_BODY: dict[str, Any] = {
                             "default": "summary",
                         },
                         "model": {"type": "string", "description": "Default: the configured model."},
-                        "callback_url": {"type": "string", "description": "http(s) URL told of the end."},
-                        "auto_approve": {"type": "boolean", "default": False},
+                        "callback_url": {
+                            "type": "string",
+                            "pattern": CALLBACK_URL_PATTERN,
+                            "description": "http(s) URL told of the end (empty: none).",
+                        },
+                        "auto_approve": {**FLAG, "default": "false"},
+                        "batch": {
+                            **FLAG,
+                            "description": "Send the calls by Claude's Message Batches API (half "
+                            "price, answered within hours). Default: the profile's.",
+                        },
                         "schema": {"type": "string", "description": "JSON Schema object (extract)."},
                         "prompt": {"type": "string", "description": "What to do (custom)."},
                         "force": {
-                            "type": "boolean",
-                            "default": False,
+                            **FLAG,
+                            "default": "false",
                             "description": "A new document even when these bytes and options exist.",
                         },
                     },
@@ -119,7 +154,7 @@ async def list_documents(
     status_: Annotated[
         Status | None, Query(alias="status", description="Only documents in this status.")
     ] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
 ) -> DocumentPage:
     """Documents newest first, a page at a time; ``total`` counts every page."""
@@ -130,6 +165,37 @@ async def list_documents(
 async def get_document(document_id: DocumentId, service: ServiceDep) -> DocumentDetail:
     """Status, analysis summary, estimate, progress, cost and error of one document."""
     return DocumentDetail.build(await service.get(document_id))
+
+
+class StructureNotReady(ApiError):
+    """The document has no structure yet (not analysed), or its analysis failed."""
+
+    status_code = 409
+    type = "structure_not_ready"
+
+
+@router.get(
+    "/{document_id}/structure",
+    response_model=StructureOut,
+    summary="Get a document's structure",
+    responses={**_NOT_FOUND, 409: {"model": ErrorBody, "description": "The document is not analysed."}},
+)
+async def get_structure(
+    document_id: DocumentId,
+    service: ServiceDep,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Skip this many of each list.")] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_STRUCTURE_PAGE, description="At most this many of each.")] = 500,
+) -> StructureOut:
+    """The section tree (flattened, with heading paths, page ranges and parents), tables,
+    counts, language and chunk map that analysis found; long lists come a page at a time."""
+    document = await service.get(document_id)
+    if not document.analysis:
+        if document.status == Status.FAILED:
+            why = f"its analysis failed ({document.error_reason or 'no reason recorded'})"
+        else:
+            why = f"it is {document.status} and not analysed yet; wait until it is analysed"
+        raise StructureNotReady(f"Document {document_id} has no structure: {why}.")
+    return StructureOut.build(document_id, document.analysis, offset=offset, limit=limit)
 
 
 @router.get(
@@ -252,12 +318,14 @@ def event_cursor(
     """The ``Last-Event-ID`` a reconnecting client sends, checked before the stream starts."""
     if last_event_id is None or not last_event_id.strip():
         return None
-    try:
-        return int(last_event_id.strip())
-    except ValueError:
+    cursor = last_event_id.strip()
+    # Plain digits only (int() would take "1_0" and other scripts' digits), and no number
+    # past the database's ids, which the query could not bind.
+    if not (cursor.isascii() and cursor.isdigit()) or len(cursor) > 10 or int(cursor) > MAX_ROW_ID:
         raise InvalidRequest(
             f"Last-Event-ID {last_event_id!r} is not an event id; send the id of the last event received."
-        ) from None
+        )
+    return int(cursor)
 
 
 def _flag(value: str, name: str) -> bool:

@@ -1,0 +1,40 @@
+"""What the dashboard's routes read from ``app.state``: the queue backend, the service, the
+live fingerprint."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from docmill.documents.service import DocumentService
+from docmill.documents.settings import DocumentSettings
+from docmill.queue import Backend
+from docmill.web.dashboard.access import DashboardState
+
+
+def get_backend(request: Request) -> Backend:
+    backend: Backend = request.app.state.context.backend
+    return backend
+
+
+def get_service(request: Request) -> DocumentService:
+    service: DocumentService = request.app.state.service
+    return service
+
+
+def get_settings(request: Request) -> DocumentSettings:
+    settings: DocumentSettings = request.app.state.settings
+    return settings
+
+
+async def page_digest(request: Request) -> str:
+    """The live fingerprint, read before the page's data (dependencies run first)."""
+    state: DashboardState = request.app.state.dashboard
+    return await state.live.get(get_backend(request), get_service(request))
+
+
+BackendDep = Annotated[Backend, Depends(get_backend)]
+DigestDep = Annotated[str, Depends(page_digest)]
+ServiceDep = Annotated[DocumentService, Depends(get_service)]
+SettingsDep = Annotated[DocumentSettings, Depends(get_settings)]
