@@ -35,14 +35,26 @@ IGNORED_ENV = {
 
 
 def cells(row: str) -> list[str]:
-    return [cell.strip() for cell in row.strip().strip("│").split("│")]
+    """The cells of one line of the table (it has no outer border; a folded line's first
+    cells are blank)."""
+    return [cell.strip() for cell in row.rstrip().rstrip("│").split("│")]
 
 
 def result_rows(output: str) -> dict[str, list[str]]:
-    """The first line of each row of the results table, by document name."""
+    """Each row of the results table by document name, the lines its cells fold onto joined."""
     table = output[output.index("Results") :]
-    rows = [cells(line) for line in table.splitlines() if "│" in line]
-    return {row[0]: row for row in rows if row[0]}
+    rows: dict[str, list[str]] = {}
+    last: list[str] | None = None
+    for line in table.splitlines():
+        if "│" not in line:
+            continue
+        row = cells(line)
+        if row[0]:
+            last = rows[row[0]] = row
+        elif last is not None:  # a folded line: its cells continue the row above
+            row += [""] * (len(last) - len(row))
+            last[:] = [f"{a} {b}".strip() for a, b in zip(last, row, strict=False)]
+    return rows
 
 
 def logs(cwd: Path) -> str:
