@@ -7,14 +7,16 @@ when ``docmill.toml`` names none:
 pool (and queue)     processes concurrency memory_mb what its jobs do
 ==================== ========= =========== ========= ========================================
 default              2         1           192       webhooks (``DOCUMENT_WEBHOOK_QUEUE``)
-document-analysis    1         1           256       parse, estimate, approve
+document-analysis    1         2           256       parse, estimate, approve
 document-processing  2         4           256       the model calls
 ==================== ========= =========== ========= ========================================
 
 A processing job spends its time waiting for the API, so each processing worker runs four
 documents at once: with the seed's one job per process, two processes making one call at a
 time cannot use what an API tier allows (``bench/pipeline.py``). The shared rate limiter,
-not the number of jobs, keeps the calls under the limits.
+not the number of jobs, keeps the calls under the limits. The analysis worker parses two
+documents at once, each in its own sandboxed child process, so parsing keeps up with what
+the processing can send on two cores.
 
 Each pool's memory limit is about twice what its workers settle at with the ``anthropic``
 SDK loaded (72-82 MB for webhooks, about 120 MB for the other two; ``bench/worker_memory.py``,
@@ -39,7 +41,7 @@ PROCESSING_POOL = "document-processing"
 
 SEED_POOLS: Mapping[str, Mapping[str, Any]] = {
     "default": {"queues": ("default",), "processes": 2, "memory_mb": 192},
-    ANALYSIS_POOL: {"queues": (ANALYSIS_POOL,), "processes": 1, "memory_mb": 256},
+    ANALYSIS_POOL: {"queues": (ANALYSIS_POOL,), "processes": 1, "concurrency": 2, "memory_mb": 256},
     PROCESSING_POOL: {"queues": (PROCESSING_POOL,), "processes": 2, "concurrency": 4, "memory_mb": 256},
 }
 
