@@ -1,11 +1,13 @@
 """Benchmark: the dashboard's pages over a full backend, on SQLite and on Redis.
 
     uv run python bench/dashboard.py [--backend sqlite,redis] [--completed 100000]
-                                     [--failed 10000] [--documents 10000] [--repeat 5]
+                                     [--failed 10000] [--documents 10000] [--pending 100000]
+                                     [--repeat 5]
 
 Fills a queue backend with ``--completed`` completed jobs (over four queues, so the
 per-minute metrics hold them all while each queue keeps its newest 10,000 for lookup) and
-``--failed`` failed jobs (five reasons), and the documents database (SQLite) with
+``--failed`` failed jobs (five reasons), ``--pending`` jobs waiting on the queue
+``backlog`` (a tenth of them delayed), and the documents database (SQLite) with
 ``--documents`` documents in every status, some with LLM calls. Redis is a server of the
 benchmark's own (``private_redis.py``). Then renders each page in process through the
 app's ASGI interface, as the local operator, ``--repeat`` times, and prints the median
@@ -49,6 +51,7 @@ REASONS = (
     ("JobTimeout", "job ran longer than {n} s"),
 )
 BATCH = 500
+BACKLOG = "backlog"
 
 
 async def fill_jobs(backend: Backend, completed: int, failed: int) -> None:
@@ -83,6 +86,16 @@ async def fill_jobs(backend: Backend, completed: int, failed: int) -> None:
             )
             await backend.fail(job, error, count_exception=True)
         made += len(jobs)
+
+
+async def fill_backlog(backend: Backend, pending: int) -> None:
+    for start in range(0, pending, BATCH):
+        options = (JobOptions(), JobOptions(delay_s=3600))  # a tenth of them delayed
+        jobs = [
+            Job.build("bench.waiting", [i], options=options[i % 10 == 0], default_queue=BACKLOG)
+            for i in range(start, min(start + BATCH, pending))
+        ]
+        await backend.enqueue(jobs)
 
 
 def fill_documents(session: Session, count: int) -> None:
@@ -144,6 +157,7 @@ async def measure(queue_url: str, storage: Path, args: argparse.Namespace) -> No
     async with app.router.lifespan_context(app):
         started = time.perf_counter()
         await fill_jobs(app.state.context.backend, args.completed, args.failed)
+        await fill_backlog(app.state.context.backend, args.pending)
         await app.state.context.db.run(lambda session: fill_documents(session, args.documents))
         print(f"  filled in {time.perf_counter() - started:.0f} s", flush=True)
         some_job = (await app.state.context.backend.failed_page(None, limit=1))[0].id
@@ -151,7 +165,8 @@ async def measure(queue_url: str, storage: Path, args: argparse.Namespace) -> No
             "/", "/failed", "/failed?page=150", "/failed?queue=mail&q=locked", "/jobs",
             f"/jobs?q={some_job}", "/jobs?q=document:42", f"/jobs/{some_job}", "/documents",
             "/documents?status=completed&page=50", "/documents/1", "/approvals", "/workers",
-            "/money", "/charts",
+            "/money", "/charts", f"/jobs?queue={BACKLOG}",
+            f"/jobs?queue={BACKLOG}&page={max(1, args.pending // 50)}",
         ]  # fmt: skip
         transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 40000))
         async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as client:
@@ -188,11 +203,13 @@ def main() -> None:
     parser.add_argument("--completed", type=int, default=100_000)
     parser.add_argument("--failed", type=int, default=10_000)
     parser.add_argument("--documents", type=int, default=10_000)
+    parser.add_argument("--pending", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     print(
         f"dashboard pages: {args.completed:,} completed and {args.failed:,} failed jobs, "
-        f"{args.documents:,} documents; median of {args.repeat} renders in process"
+        f"{args.documents:,} documents, {args.pending:,} waiting jobs; "
+        f"median of {args.repeat} renders in process"
     )
     for name in args.backend.split(","):
         with tempfile.TemporaryDirectory(prefix="dm-dashboard-bench-") as directory:

@@ -46,6 +46,7 @@ async def check_rate_store(store: RateStore) -> None:
     await _a_charge_may_take_a_bucket_below_zero(store)
     await _a_settle_on_an_unknown_bucket_starts_from_full(store)
     await _flags_round_trip(store)
+    await _counters_add_up(store)
 
 
 async def _new_buckets_start_full_and_say_how_long_to_wait(store: RateStore) -> None:
@@ -138,3 +139,17 @@ async def _flags_round_trip(store: RateStore) -> None:
     assert await store.get_flag(name) == {"requests_per_min": 50.0, "observed_at": 1.5}
     await store.set_flag(name, None)
     assert await store.get_flag(name) is None
+
+
+async def _counters_add_up(store: RateStore) -> None:
+    key, other = _key("counter"), _key("counter-other")
+    assert await store.counter_totals(key, 60) == {}, "a counter never added to has no fields"
+    await store.counter_add(key, "429 m")
+    await store.counter_add(key, "429 m", 2)
+    await store.counter_add(other, "529 m")
+    await asyncio.gather(*(store.counter_add(key, "529 m") for _ in range(20)))
+    assert await store.counter_totals(key, 60) == {"429 m": 3, "529 m": 20}, "additions add up, per field"
+    assert await store.counter_totals(key, 1) in ({"429 m": 3, "529 m": 20}, {"529 m": 20}, {}), (
+        "the current minute only"
+    )
+    assert await store.counter_totals(other, 1440) == {"529 m": 1}, "keys are independent"

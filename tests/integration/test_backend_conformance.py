@@ -567,6 +567,48 @@ async def test_failed_page_pages_with_offset_and_limit(backend: Backend) -> None
     ]
 
 
+async def test_pending_page_lists_waiting_jobs_in_the_order_reserve_hands_them_out(backend: Backend) -> None:
+    base = time.time() - 10
+    early, tie_a, tie_b = make_job(at=base), make_job(at=base + 1), make_job(at=base + 1)
+    later = make_job(delay_s=60)
+    soon = make_job(delay_s=30)
+    elsewhere = make_job("other", at=base - 5)
+    await enqueue(backend, later, tie_b, soon, early, elsewhere, tie_a)
+
+    page = await backend.pending_page("default")
+
+    assert [job.id for job in page] == [early.id, tie_a.id, tie_b.id, soon.id, later.id]
+    assert [job.state for job in page] == [JobState.PENDING] * 3 + [JobState.DELAYED] * 2
+    assert page[0].spec() == early.spec()
+    assert [job.id for job in await backend.pending_page("other")] == [elsewhere.id]
+    assert await backend.pending_page("nothing-here") == []
+    assert await reserve_ids(backend, limit=3) == [early.id, tie_a.id, tie_b.id]
+
+
+async def test_pending_page_pages_and_leaves_out_jobs_that_stopped_waiting(backend: Backend) -> None:
+    base = time.time() - 10
+    jobs = [make_job(at=base + i) for i in range(7)]
+    await enqueue(backend, *jobs)
+    running = await reserve_one(backend)
+    assert running.id == jobs[0].id
+    finished = await reserve_one(backend)
+    assert not await backend.complete([done(finished)])
+    assert await backend.fail(await reserve_one(backend), BOOM)
+    put_back = await reserve_one(backend)
+    assert await backend.retry_later(
+        put_back, delay_s=60, error=None, count_exception=False, refund_attempt=True
+    )
+    waiting = [jobs[4].id, jobs[5].id, jobs[6].id, put_back.id]
+
+    pages = [await backend.pending_page("default", offset=offset, limit=2) for offset in (0, 2, 4)]
+
+    assert [[job.id for job in page] for page in pages] == [waiting[0:2], waiting[2:4], []]
+    assert pages[1][1].state is JobState.DELAYED
+    assert await backend.pending_page("default", limit=0) == []
+    stats = await backend.stats("default")
+    assert (stats.pending, stats.delayed, stats.reserved) == (3, 1, 1)
+
+
 async def test_oldest_failed_ids_lists_the_oldest_failures_first(backend: Backend) -> None:
     jobs = []
     for queue in ("a", "b", "a", "a"):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -19,8 +20,9 @@ import pytest
 from fastapi import FastAPI
 
 from docmill.documents.settings import DocumentSettings
+from docmill.llm.refusals import RefusalCounter
 from docmill.llm.settings import LLMSettings
-from docmill.queue import Backend, ErrorInfo, Job
+from docmill.queue import Backend, ErrorInfo, Job, JobOptions
 from docmill.queue.heartbeat import RunningJob, WorkerHeartbeat
 from docmill.supervisor.heartbeat import MasterHeartbeat, PoolHeartbeat, ProcessHeartbeat
 from docmill.web import create_app
@@ -122,6 +124,34 @@ async def test_every_page_renders_with_documents_and_failures(app: FastAPI) -> N
         assert live.lstrip().startswith('<div class="scroll">') and "<html" not in live
 
 
+def waiting_ids(html: str) -> list[str]:
+    """The job ids of the Jobs page's waiting table, top to bottom."""
+    start = html.index('<table class="jobs waiting"')
+    return re.findall(r'<tr data-job="([^"]+)"', html[start : html.index("</table>", start)])
+
+
+async def test_the_jobs_page_lists_a_queues_waiting_jobs_a_page_at_a_time(app: FastAPI) -> None:
+    backend = backend_of(app)
+    base = time.time() - 1000
+    due = [Job.build("app.task", [i], default_queue="bulk").copy(available_at=base + i) for i in range(120)]
+    later = Job.build("app.later", options=JobOptions(queue="bulk", delay_s=3600))
+    other = Job.build("app.other", default_queue="another")
+    await backend.enqueue([*reversed(due), later, other])
+    in_order = [job.id for job in due] + [later.id]
+    async with signed_in(app, "bob") as client:
+        first_queue = (await client.get("/jobs")).text
+        pages = [(await client.get(f"/jobs?queue=bulk&page={n}")).text for n in (1, 2, 3)]
+        past_the_end = (await client.get("/jobs?queue=bulk&page=99")).text
+        unknown = await client.get("/jobs?queue=no-such-queue")
+
+    assert waiting_ids(first_queue) == [other.id]  # the first queue with waiting jobs
+    assert [waiting_ids(page) for page in pages] == [in_order[0:50], in_order[50:100], in_order[100:]]
+    assert "page 1 of 3" in pages[0] and 'href="/jobs?queue=bulk&amp;page=2" rel="next"' in pages[0]
+    assert "state-delayed" in pages[2] and "state-delayed" not in pages[0]
+    assert waiting_ids(past_the_end) == in_order[100:]
+    assert unknown.status_code == 200 and waiting_ids(unknown.text) == [other.id]
+
+
 async def test_the_failed_page_pages_the_store_and_groups_the_newest_by_reason(app: FastAPI) -> None:
     backend = backend_of(app)
     messages = [("ValueError", f"record {n} is locked") for n in range(110)] + [("KeyError", "'x-1'")] * 5
@@ -198,6 +228,37 @@ async def test_an_open_circuit_shows_on_money_and_an_operator_resumes_llm_calls(
         assert answer.status_code == 303
         assert await backend.get_flag("llm:circuit:-") is None
         assert "the spend-cap circuit is closed" in (await client.get("/money")).text
+
+
+async def test_money_and_metrics_show_every_workers_429s_and_529s_per_model(app: FastAPI) -> None:
+    backend = backend_of(app)
+    # Two workers' counters, as the Claude provider records the API's answers.
+    for counter in (RefusalCounter(backend), RefusalCounter(backend)):
+        await counter.record("claude-haiku-4-5-20251001", 429)
+        await counter.record("claude-sonnet-4-5-20250929", 529)
+    await RefusalCounter(backend).record("claude-haiku-4-5-20251001", 429)
+    async with signed_in(app, "bob") as client:
+        money = (await client.get("/money")).text
+        metrics = (await client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})).text
+
+    rows = dict(re.findall(r'<tr data-model="([^"]+)">(.*?)</tr>', money))
+    cells = {model: re.findall(r'<td class="n">([^<]*)</td>', row) for model, row in rows.items()}
+    assert cells == {
+        "claude-haiku-4-5-20251001": ["3", "0", "3", "0"],
+        "claude-sonnet-4-5-20250929": ["0", "2", "0", "2"],
+    }
+    assert (
+        'docmill_llm_api_refusals{model="claude-haiku-4-5-20251001",status="429",window="24h"} 3.0' in metrics
+    )
+    assert (
+        'docmill_llm_api_refusals{model="claude-sonnet-4-5-20250929",status="529",window="1h"} 2.0' in metrics
+    )
+
+
+async def test_money_says_when_the_api_refused_nothing(app: FastAPI) -> None:
+    async with signed_in(app, "bob") as client:
+        money = (await client.get("/money")).text
+    assert "No 429 or 529 in the last 24 hours." in money and "<tr data-model=" not in money
 
 
 # ------------------------------------------------------------------------------ security

@@ -8,6 +8,7 @@ from docmill.llm.limits import key_fingerprint
 from docmill.llm.models import resolve_model
 from docmill.llm.rate_store import RateStore
 from docmill.llm.ratelimit import SharedRateLimiter
+from docmill.llm.refusals import RefusalCounter
 from docmill.llm.settings import LLMSettings
 from docmill.llm.types import Provider
 
@@ -22,7 +23,8 @@ def build_provider(settings: LLMSettings, *, rate_store: RateStore | None = None
     local servers usually have no limits to keep. Raises ``AuthenticationFailed`` when
     Anthropic is chosen explicitly without a key, ``ValueError`` for OpenAI without a URL.
     The store also holds the Anthropic key's circuit (``docmill.llm.circuit``): a spend-limit,
-    billing or credential error stops every worker's calls with that key.
+    billing or credential error stops every worker's calls with that key; and the counts of
+    the API's 429 and 529 answers per model (``docmill.llm.refusals``).
     """
     # Providers are imported when chosen: the anthropic SDK alone takes seconds to import,
     # and every CLI command that reads the settings would pay for it.
@@ -48,6 +50,7 @@ def build_provider(settings: LLMSettings, *, rate_store: RateStore | None = None
             limiter=limiter,
             max_sleep_s=settings.rate_wait_s,
             circuit=LLMCircuit(rate_store, account) if rate_store is not None else None,
+            refusals=RefusalCounter(rate_store) if rate_store is not None else None,
         )
     if chosen == "openai":
         if not settings.openai_base_url:

@@ -1,4 +1,4 @@
-"""Where the shared rate limiter keeps its state: token buckets and flags every host sees.
+"""Where the shared rate limiter keeps its state: token buckets, counters and flags every host sees.
 
 The queue ``Backend`` (memory, SQLite, Redis) is the ``RateStore`` of a deployment;
 ``MemoryRateStore`` is one for tests and a single process.
@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from docmill.queue.buckets import Bucket, settle, take
+from docmill.queue.counters import MinuteCounters
 
 
 class FlagStore(Protocol):
@@ -62,6 +63,12 @@ class RateStore(FlagStore, Protocol):
         self, key: str, charges: Mapping[str, float], capacities: Mapping[str, float], window_s: float
     ) -> None: ...
 
+    async def counter_add(self, key: str, field: str, amount: int = 1) -> None:
+        """Add ``amount`` to ``field`` of counter ``key`` in the current minute (kept a week)."""
+
+    async def counter_totals(self, key: str, minutes: int) -> dict[str, int]:
+        """Each field of ``key`` summed over the last ``minutes`` minutes, this one included."""
+
 
 class MemoryRateStore:
     """``RateStore`` in this process only: for tests and a single worker process.
@@ -73,6 +80,7 @@ class MemoryRateStore:
         self._clock = clock
         self._buckets: dict[str, Bucket] = {}
         self._flags: dict[str, dict[str, Any]] = {}
+        self._counters = MinuteCounters()
 
     async def rate_take(
         self, key: str, costs: Mapping[str, float], capacities: Mapping[str, float], window_s: float
@@ -104,6 +112,12 @@ class MemoryRateStore:
             bucket = self._buckets.get(f"{key}:{name}")
             current[name] = None if bucket is None or now - bucket.updated_at > 2 * window_s else bucket
         return current
+
+    async def counter_add(self, key: str, field: str, amount: int = 1) -> None:
+        self._counters.add(key, field, amount, self._clock())
+
+    async def counter_totals(self, key: str, minutes: int) -> dict[str, int]:
+        return self._counters.totals(key, minutes, self._clock())
 
     async def get_flag(self, name: str) -> dict[str, Any] | None:
         data = self._flags.get(name)

@@ -288,6 +288,12 @@ class Backend(abc.ABC):
         """Completed jobs still within retention, newest first."""
 
     @abc.abstractmethod
+    async def pending_page(self, queue: str, *, offset: int = 0, limit: int = 50) -> list[Job]:
+        """Waiting jobs of ``queue`` (pending, then delayed) in the order ``reserve`` will hand
+        them out: by ``available_at``, then id. Read-only (it reclaims no lapsed lease); a
+        page is read through the backend's waiting index, never by loading the whole queue."""
+
+    @abc.abstractmethod
     async def get(self, job_id: str) -> Job | None:
         """Any job still held (pending, delayed, reserved, failed, recently completed)."""
 
@@ -344,6 +350,20 @@ class Backend(abc.ABC):
         leave the level below zero, so later takes wait until the debt is refilled; a
         negative charge gives tokens back, never above ``capacities[name]``.
         """
+
+    # ------------------------------------------------------------ counters
+    @abc.abstractmethod
+    async def counter_add(self, key: str, field: str, amount: int = 1) -> None:
+        """Add ``amount`` to ``field`` of the counter ``key`` for the current wall-clock minute.
+
+        Shared by every host (their additions add up); each minute is kept
+        ``COUNTER_RETENTION_S`` (a week, ``docmill.queue.counters``), then dropped.
+        """
+
+    @abc.abstractmethod
+    async def counter_totals(self, key: str, minutes: int) -> dict[str, int]:
+        """Each field of ``key`` summed over the last ``minutes`` minutes (the current one
+        included); fields never added to are absent."""
 
     # ------------------------------------------------------------ heartbeats
     @abc.abstractmethod

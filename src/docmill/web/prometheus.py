@@ -26,6 +26,8 @@ docmill_llm_rate_limit_per_minute          gauge    model, resource (requests, i
                                                     output_tokens): as the API last reported
 docmill_llm_rate_used_per_minute           gauge    model, resource: calls saved in the last 60 s
 docmill_llm_rate_headroom_per_minute       gauge    model, resource: limit - used, at least 0
+docmill_llm_api_refusals                   gauge    model, status (429, 529), window (1h, 24h):
+                                                    answers every worker received
 docmill_scrape_ok                          gauge    part (queues, workers, documents, llm)
 =========================================  =======  ======================================
 
@@ -48,6 +50,7 @@ from docmill.documents.context import DocumentContext
 from docmill.documents.summary import Spend
 from docmill.llm.limits import LearnedLimits, key_fingerprint
 from docmill.llm.models import resolve_model
+from docmill.llm.refusals import read_refusals
 from docmill.web.job_totals import WINDOW_MINUTES, JobTotals
 
 log = logging.getLogger("docmill.web")
@@ -175,7 +178,22 @@ async def _llm_families(context: DocumentContext) -> list[Metric]:
         tokens.add_metric([spend.key, "input"], float(spend.input_tokens))
         tokens.add_metric([spend.key, "output"], float(spend.output_tokens))
         cost.add_metric([spend.key], spend.cost_usd)
-    return [calls, tokens, cost, *await _rate_families(context, used)]
+    return [calls, tokens, cost, *await _rate_families(context, used), await _refusal_family(context)]
+
+
+async def _refusal_family(context: DocumentContext) -> Metric:
+    """The API's 429 and 529 answers per model, from the counters every worker adds to."""
+    refused = GaugeMetricFamily(
+        "docmill_llm_api_refusals",
+        "Calls the API refused (429 rate limited, 529 overloaded) in the window.",
+        labels=["model", "status", "window"],
+    )
+    for row in await read_refusals(context.backend):
+        refused.add_metric([row.model, "429", "1h"], float(row.rate_limited_hour))
+        refused.add_metric([row.model, "529", "1h"], float(row.overloaded_hour))
+        refused.add_metric([row.model, "429", "24h"], float(row.rate_limited_day))
+        refused.add_metric([row.model, "529", "24h"], float(row.overloaded_day))
+    return refused
 
 
 async def _rate_families(context: DocumentContext, used: Iterable[Spend]) -> list[Metric]:

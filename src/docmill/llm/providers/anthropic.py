@@ -14,6 +14,8 @@ by a document's calls is marked for the prompt cache where it pays (``llm.prompt
 With an ``LLMCircuit`` a spend-limit, billing or credential error opens the key's circuit for
 the whole cluster, and every later Messages call or token count of any process raises that
 error without calling, until ``docmill queue continue-llm`` (see ``docmill.llm.circuit``).
+With a ``RefusalCounter`` every 429 and 529 a Messages call receives is counted per model
+in the shared store, for the dashboard and ``/metrics`` (``docmill.llm.refusals``).
 
 ``LLMRequest.temperature`` is not sent: the Messages API as the SDK (2.14) describes
 it has no such parameter any more.
@@ -34,6 +36,7 @@ from docmill.llm.errors import (
     LLMError,
     MalformedOutput,
     ModelUnavailable,
+    Overloaded,
     PermanentLLMError,
     ProviderUnavailable,
     ProviderUnreachable,
@@ -45,6 +48,7 @@ from docmill.llm.pricing import PriceTable
 from docmill.llm.prompt_cache import message_params
 from docmill.llm.providers._http import CLAUDE, error_for_status, is_connect_failure
 from docmill.llm.ratelimit import MAX_SLEEP_S, SharedRateLimiter
+from docmill.llm.refusals import RefusalCounter
 from docmill.llm.settings import mask_url
 from docmill.llm.tokens import estimate_request_tokens
 from docmill.llm.types import LLMRequest, LLMResponse, Usage
@@ -119,6 +123,7 @@ class AnthropicProvider:
         limiter: SharedRateLimiter | None = None,
         max_sleep_s: float = MAX_SLEEP_S,
         circuit: LLMCircuit | None = None,
+        refusals: RefusalCounter | None = None,
     ) -> None:
         self._client = anthropic.AsyncAnthropic(
             api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout_s
@@ -128,6 +133,7 @@ class AnthropicProvider:
         self._limiter = limiter
         self._max_sleep_s = max_sleep_s
         self._circuit = circuit
+        self._refusals = refusals
         self._warned: set[str] = set()
 
     def __repr__(self) -> str:
@@ -199,6 +205,8 @@ class AnthropicProvider:
         except anthropic.APIStatusError as exc:
             await self._learn(model, exc.response.headers)
             error = map_anthropic_error(exc, request.model, base_url=self._base_url)
+            if self._refusals is not None and isinstance(error, RateLimited | Overloaded):
+                await self._refusals.record(model, exc.status_code)
             if isinstance(error, RateLimited) and self._limiter is not None and input_tokens is not None:
                 # The 429 taught the limits: a request bigger than a whole minute fails now.
                 error = self._limiter.never_fits(model, input_tokens) or error

@@ -23,6 +23,7 @@ Storage::
     _heartbeats  kind -> member -> (expires_at, data)
     _flags       name -> data
     _buckets     "key:name" -> Bucket (token buckets of rate_take and rate_settle)
+    _counters    key -> minute -> field -> count (counter_add), a week of minutes at most
 
 ``self.clock`` returns epoch seconds; tests replace it to move time.
 """
@@ -47,6 +48,7 @@ from docmill.queue.backend import (
     Reservation,
 )
 from docmill.queue.buckets import Bucket, settle, take
+from docmill.queue.counters import MinuteCounters
 from docmill.queue.job import WAITING, ErrorInfo, Job, JobState
 
 LEASE_EXPIRED = ErrorInfo(
@@ -81,6 +83,7 @@ class MemoryBackend(Backend):
         self._flags: dict[str, dict[str, Any]] = {}
         self._buckets: dict[str, Bucket] = {}
         self._progressed: dict[str, str] = {}  # job id -> token of the attempt that recorded progress
+        self._counters = MinuteCounters()
 
     # ------------------------------------------------------------ lifecycle
     async def connect(self) -> None:
@@ -373,6 +376,14 @@ class MemoryBackend(Backend):
         ids = list(self._completed.get(queue, ()))
         return [self._jobs[job_id].copy() for job_id in reversed(ids)][:limit]
 
+    async def pending_page(self, queue: str, *, offset: int = 0, limit: int = 50) -> list[Job]:
+        if limit <= 0:
+            return []
+        now = self.clock()
+        live = (entry for entry in self._waiting.get(queue, ()) if self._live_waiting(entry[1], entry[0]))
+        first = heapq.nsmallest(max(0, offset) + limit, live)[max(0, offset) :]
+        return [self._view(self._jobs[job_id], now) for _, job_id in first]
+
     async def get(self, job_id: str) -> Job | None:
         now = self.clock()
         self._prune_completed(now)
@@ -433,6 +444,12 @@ class MemoryBackend(Backend):
             for name in names
             if (bucket := self._buckets.get(f"{key}:{name}")) is not None and bucket.updated_at > stale
         }
+
+    async def counter_add(self, key: str, field: str, amount: int = 1) -> None:
+        self._counters.add(key, field, amount, self.clock())
+
+    async def counter_totals(self, key: str, minutes: int) -> dict[str, int]:
+        return self._counters.totals(key, minutes, self.clock())
 
     async def put_heartbeat(self, kind: str, member: str, data: Mapping[str, Any], ttl_s: float) -> None:
         self._heartbeats.setdefault(kind, {})[member] = (self.clock() + ttl_s, dict(data))

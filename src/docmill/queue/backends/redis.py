@@ -47,8 +47,9 @@ from docmill.queue.backend import (
 )
 from docmill.queue.backends import mask_url
 from docmill.queue.backends.redis_wire import Connections, round_trip, use_c_packing
+from docmill.queue.counters import COUNTER_RETENTION_S, first_minute, minute_of
 from docmill.queue.errors import BackendError, BackendUnavailable, ConfigurationError
-from docmill.queue.job import ErrorInfo, Job, JobState
+from docmill.queue.job import WAITING, ErrorInfo, Job, JobState
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -745,6 +746,16 @@ class RedisBackend(Backend):
         return await self._fetch([(queue, job_id) for job_id in ids])
 
     @_guarded
+    async def pending_page(self, queue: str, *, offset: int = 0, limit: int = 50) -> list[Job]:
+        if limit <= 0:
+            return []
+        start = max(0, offset)
+        # :waiting orders by available_at, then id (equal scores sort by member): reserve's order.
+        ids = await self._cmd("ZRANGE", f"{self._base(queue)}:waiting", start, start + limit - 1)
+        jobs = await self._fetch([(queue, job_id) for job_id in ids])
+        return [job for job in jobs if job.state in WAITING]  # reserved since the ZRANGE: gone
+
+    @_guarded
     async def get(self, job_id: str) -> Job | None:
         queues = await self._known_queues()
         rows = await self._pipeline(
@@ -837,6 +848,34 @@ class RedisBackend(Backend):
         for name, charge in charges.items():
             args += [name, repr(float(charge)), repr(float(capacities[name]))]
         await self._eval("rate_settle", f"rate~{key}", *args)
+
+    # ------------------------------------------------------------ counters
+    def _counter_key(self, key: str, minute: int) -> str:
+        return f"{self._prefix}:{{count~{key}}}:{minute}"
+
+    @_guarded
+    async def counter_add(self, key: str, field: str, amount: int = 1) -> None:
+        # The minute comes from this host's clock: a few seconds of skew only move an
+        # addition into the next minute's count, which every reader sums anyway.
+        minute_key = self._counter_key(key, minute_of(time.time()))
+
+        def build(pipe: Any) -> None:
+            pipe.hincrby(minute_key, field, amount)
+            pipe.pexpire(minute_key, _ms(COUNTER_RETENTION_S))
+
+        await self._pipeline(build)
+
+    @_guarded
+    async def counter_totals(self, key: str, minutes: int) -> dict[str, int]:
+        now = time.time()
+        first = max(first_minute(now, minutes), minute_of(now - COUNTER_RETENTION_S))
+        starts = range(first, minute_of(now) + 1, 60)
+        rows = await self._pipeline(lambda pipe: [pipe.hgetall(self._counter_key(key, m)) for m in starts])
+        totals: dict[str, int] = {}
+        for row in rows:
+            for field, count in row.items():
+                totals[field] = totals.get(field, 0) + int(count)
+        return totals
 
     @_guarded
     async def put_heartbeat(self, kind: str, member: str, data: Mapping[str, Any], ttl_s: float) -> None:

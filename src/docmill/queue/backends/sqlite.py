@@ -50,6 +50,7 @@ from docmill.queue.backend import (
     Reservation,
 )
 from docmill.queue.buckets import Bucket, settle, take
+from docmill.queue.counters import COUNTER_RETENTION_S, first_minute, minute_of
 from docmill.queue.errors import BackendError, BackendUnavailable, ConfigurationError
 from docmill.queue.job import ErrorInfo, Job, JobState
 
@@ -58,7 +59,7 @@ T = TypeVar("T")
 
 # The SQL file's "schema" builds version 1; "schema_v<N>" takes a file from N-1 to N.
 # Migrations run in order under the write lock.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 POLL_INTERVAL_S = 0.005  # how often wait() reads PRAGMA data_version
 PRUNE_EVERY_COMPLETIONS = 1000
@@ -646,6 +647,10 @@ class SQLiteBackend(Backend):
         }
         return await self._run(self._jobs, "recent_completed", params)
 
+    async def pending_page(self, queue: str, *, offset: int = 0, limit: int = 50) -> list[Job]:
+        params = {"queue": queue, "offset": max(0, offset), "limit": max(0, limit)}
+        return await self._run(self._jobs, "pending_page", params)
+
     async def get(self, job_id: str) -> Job | None:
         params = {"id": job_id, "since": time.time() - self.settings.completed_retention_s}
         jobs = await self._run(self._jobs, "get", params)
@@ -729,6 +734,22 @@ class SQLiteBackend(Backend):
             for name, bucket in settle(current, charges, capacities, window_s, now).items():
                 params = {"key": f"{key}:{name}", "level": bucket.level, "now": now}
                 conn.execute(self._q["put_bucket"], {**params, "expires_at": now + 2 * window_s})
+
+    async def counter_add(self, key: str, field: str, amount: int = 1) -> None:
+        await self._run(self._counter_add, key, field, amount)
+
+    def _counter_add(self, conn: sqlite3.Connection, key: str, field: str, amount: int) -> None:
+        with _immediate(conn):
+            now = time.time()
+            params = {"key": key, "minute": minute_of(now), "field": field, "amount": amount}
+            conn.execute(self._q["counter_add"], params)
+            conn.execute(self._q["prune_counters"], {"before": minute_of(now - COUNTER_RETENTION_S)})
+
+    async def counter_totals(self, key: str, minutes: int) -> dict[str, int]:
+        now = time.time()
+        since = max(first_minute(now, minutes), minute_of(now - COUNTER_RETENTION_S))
+        rows = await self._run(_rows, self._q["counter_totals"], {"key": key, "since": since})
+        return {row[0]: int(row[1]) for row in rows}
 
     async def put_heartbeat(self, kind: str, member: str, data: Mapping[str, Any], ttl_s: float) -> None:
         await self._run(self._put_heartbeat, kind, member, json.dumps(dict(data)), ttl_s)

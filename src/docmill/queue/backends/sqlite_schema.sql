@@ -57,6 +57,9 @@
 --
 -- flags: cluster-wide named flags (name -> data JSON), permanent until cleared.
 --
+-- counters: per-minute counters of counter_add (schema_v5), one row per (key, minute, field);
+--   n is the count; minutes older than a week (COUNTER_RETENTION_S) are pruned on each add.
+--
 -- rate_buckets: token buckets of rate_take and rate_settle, one row per "key:name".
 --   level       tokens left at updated_at (below zero after a settle charged more than was left)
 --   updated_at  when level was last computed (refill is continuous from there)
@@ -167,6 +170,15 @@ CREATE INDEX IF NOT EXISTS jobs_failed_by_queue_age ON jobs (queue, finished_at,
 
 -- name: schema_v4
 ALTER TABLE jobs ADD COLUMN progressed TEXT;
+
+-- name: schema_v5
+CREATE TABLE IF NOT EXISTS counters (
+    key    TEXT NOT NULL,
+    minute INTEGER NOT NULL,
+    field  TEXT NOT NULL,
+    n      INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (key, minute, field)
+) WITHOUT ROWID;
 
 -- name: insert_job
 -- Store one job; a duplicate id or a held unique key stores nothing (no row changed).
@@ -365,6 +377,16 @@ ON CONFLICT (key) DO UPDATE SET
 -- name: prune_buckets
 DELETE FROM rate_buckets WHERE expires_at <= :now;
 
+-- name: counter_add
+INSERT INTO counters (key, minute, field, n) VALUES (:key, :minute, :field, :amount)
+ON CONFLICT (key, minute, field) DO UPDATE SET n = n + excluded.n;
+
+-- name: prune_counters
+DELETE FROM counters WHERE minute < :before;
+
+-- name: counter_totals
+SELECT field, sum(n) FROM counters WHERE key = :key AND minute >= :since GROUP BY field;
+
 -- name: queues
 SELECT name FROM queues ORDER BY name;
 
@@ -391,6 +413,15 @@ SELECT id, queue, spec, state, available_at, attempts, exceptions, reservation,
  WHERE state = 'completed' AND queue = :queue AND finished_at >= :since
  ORDER BY finished_at DESC, id DESC
  LIMIT :limit;
+
+-- name: pending_page
+-- Waiting jobs in reserve's order: a walk of the reserve index (queue, state, available_at, id).
+SELECT id, queue, spec, state, available_at, attempts, exceptions, reservation,
+       lease_until, reserved_at, finished_at, runtime_s, error
+  FROM jobs INDEXED BY jobs_reserve
+ WHERE queue = :queue AND state = 'pending'
+ ORDER BY available_at, id
+ LIMIT :limit OFFSET :offset;
 
 -- name: get
 SELECT id, queue, spec, state, available_at, attempts, exceptions, reservation,

@@ -15,6 +15,7 @@ from docmill.documents.errors import DocumentNotFound, ResultNotReady
 from docmill.documents.status import Status
 from docmill.documents.summary import TimelineEntry
 from docmill.llm.models import DEFAULT_MODEL
+from docmill.llm.refusals import read_refusals
 from docmill.queue import Backend, Job
 from docmill.web.dashboard.access import Viewer
 from docmill.web.dashboard.deps import BackendDep, DigestDep, ServiceDep, SettingsDep
@@ -141,6 +142,7 @@ async def money(
         costs=costs,
         summary=await service.summary(),
         headroom=headroom,
+        refusals=await read_refusals(backend),
         circuit=await read_circuit_of(backend, settings.llm),
         bound_by=await _bound_by(backend, settings.processing_queue, busiest),
         digest=digest,

@@ -102,6 +102,8 @@ async def jobs(
     digest: DigestDep,
     backend: BackendDep,
     q: Annotated[str, Query(max_length=MAX_QUERY)] = "",
+    queue: Annotated[str, Query(max_length=MAX_QUERY)] = "",
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
 ) -> Response:
     query = q.strip()
     found: list[Job] = []
@@ -115,6 +117,16 @@ async def jobs(
     for summary in queues:
         completed += await backend.recent_completed(summary.queue, limit=20)
     completed.sort(key=lambda job: job.finished_at or 0.0, reverse=True)
+    # One queue's waiting jobs, a page at a time: the first queue with any unless one is chosen.
+    shown = next((s for s in queues if s.queue == queue), None) or next(
+        (s for s in queues if s.pending + s.delayed), None
+    )
+    waiting_total = shown.pending + shown.delayed if shown is not None else 0
+    pages = max(1, math.ceil(waiting_total / PER_PAGE))
+    page = min(page, pages)
+    waiting: list[Job] = []
+    if shown is not None and waiting_total:
+        waiting = await backend.pending_page(shown.queue, offset=(page - 1) * PER_PAGE, limit=PER_PAGE)
     return render(
         request,
         "jobs.html",
@@ -125,6 +137,12 @@ async def jobs(
         running=running,
         queues=queues,
         completed=completed[:50],
+        waiting_queue=shown.queue if shown is not None else "",
+        waiting=waiting,
+        waiting_total=waiting_total,
+        page=page,
+        pages=pages,
+        pager_base=f"/jobs?{urlencode({'queue': shown.queue})}&" if shown is not None else "/jobs?",
         digest=digest,
     )
 

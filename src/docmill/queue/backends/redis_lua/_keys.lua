@@ -14,6 +14,7 @@ another:
   P:q:{E}:           one queue's keys (all in one Redis Cluster slot)
   P:{wake}:          wake-up lists (one slot, so one BLPOP watches several)
   P:{rate~<key>}:    rate buckets
+  P:{count~<key>}:   per-minute counters (plain commands from Python)
   P:queues  P:restart  P:schema  P:hb:  P:flag:     global keys
 
 Per queue (written only by the scripts in this folder; each receives KEYS[1] = "P:q:{E}"
@@ -73,6 +74,11 @@ Rate limits (rate_take.lua, rate_settle.lua):
   P:{rate~<key>}:<name> HASH  token bucket {l = level, t = updated_at}; l is below
                               zero after rate_settle charged more than was left
                                                                     TTL 2 x window
+
+Counters (counter_add, counter_totals; plain commands, no script):
+
+  P:{count~<key>}:<minute> HASH field -> count for the minute starting at epoch second
+                              <minute> (the writing host's clock)   TTL a week
 
 Before its first write, every script checks the type of each key it will write
 (expect() below): a key of the wrong type stops the script with a WRONGTYPE error and
