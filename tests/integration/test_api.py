@@ -267,9 +267,17 @@ async def test_openapi_documents_every_route_with_response_schemas(api: httpx.As
     }
     form = upload_op["requestBody"]["content"]["multipart/form-data"]["schema"]
     assert form["required"] == ["file"]
-    assert {"file", "profile", "model", "callback_url", "auto_approve", "schema", "prompt", "force"} == set(
-        form["properties"]
-    )
+    assert {
+        "file",
+        "profile",
+        "model",
+        "callback_url",
+        "auto_approve",
+        "schema",
+        "prompt",
+        "batch",
+        "force",
+    } == set(form["properties"])
     assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
     assert (await api.get("/docs")).status_code == 200
 

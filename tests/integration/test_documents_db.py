@@ -189,7 +189,7 @@ async def test_list_pages_newest_first_and_filters_by_status(service: DocumentSe
     cancelled = await service.list(status="cancelled")
     assert [d.id for d in cancelled.items] == [ids[1]] and cancelled.total == 1
     summary = await service.summary()
-    assert summary["by_status"]["uploaded"]["count"] == 4 and summary["total"] == 5
+    assert summary.count(Status.UPLOADED) == 4 and summary.total == 5
 
 
 async def test_an_unknown_id_is_not_found(service: DocumentService) -> None:
@@ -218,6 +218,25 @@ async def test_events_after_a_cursor_and_following_until_the_end(
         ("analyzing", "test"),
         ("cancelled", "stopped by the test"),
     ]
+
+
+async def test_following_gives_the_last_change_when_it_lands_between_its_two_reads(
+    service: DocumentService, context: DocumentContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    document = await service.upload(b"race", "race.txt")
+    seen = (await service.events(document.id))[-1]
+    find = service._find
+
+    async def cancelled_meanwhile(document_id: int) -> Document | None:
+        # The document ends (and its event is written) just after ``follow`` found no new
+        # event and just before it reads the document's status.
+        await service.cancel(document_id, "cancelled between the reads")
+        return await find(document_id)
+
+    monkeypatch.setattr(service, "_find", cancelled_meanwhile)
+    followed = [e async for e in service.follow(document.id, after=seen.id, poll_s=0.01)]
+
+    assert [(e.to_status, e.message) for e in followed] == [("cancelled", "cancelled between the reads")]
 
 
 async def test_the_result_is_ready_only_once_completed(

@@ -291,12 +291,13 @@ def test_a_worker_killed_mid_document_is_resumed_by_another_and_no_chunk_is_paid
 def test_kills_of_a_document_that_keeps_moving_forward_never_fail_it(
     tmp_path: Path, emulator: AnthropicEmulator
 ) -> None:
-    # Given workers whose leases lapse in 2 s, making one model call at a time, 0.3 s each,
-    # and a document of some 17 calls whose job has 3 tries
+    # Given workers whose leases lapse in 5 s (long enough that a busy machine never lets a
+    # live worker's lease lapse), making one model call at a time, 0.3 s each, and a document
+    # of some 17 calls whose job has 3 tries
     emulator.reset(EmulatorConfig(api_key=API_KEY, latency_s=0.3))
     pipeline = start_pipeline(tmp_path, emulator, DOCUMENT_CHUNK_CONCURRENCY="1")
     workers = pipeline.workers
-    lease = ("--lease", "2")
+    lease = ("--lease", "5")
     kills = 4
     try:
         worker = workers.start(concurrency=2, extra=lease)

@@ -506,7 +506,7 @@ async def test_a_processing_job_that_fails_for_good_fails_its_document_with_a_re
     context: DocumentContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given processing that hits an unexpected error on every attempt (a bug, say)
-    async def broken(ctx: DocumentContext, document_id: int) -> None:
+    async def broken(ctx: DocumentContext, document_id: int, **_: object) -> None:
         raise RuntimeError("unexpected")
 
     monkeypatch.setattr(jobs, "process_document", broken)

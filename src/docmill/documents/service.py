@@ -208,7 +208,16 @@ class DocumentService:
                 return
             if not batch:
                 document = await self._find(document_id)
-                if document is None or Status(document.status) in TERMINAL:
+                if document is None:
+                    return
+                if Status(document.status) in TERMINAL:
+                    # Its last change may have landed between the two reads: read once more.
+                    try:
+                        last = await self.events(document_id, after=cursor)
+                    except DocumentNotFound:
+                        return
+                    for item in last:
+                        yield item
                     return
                 await asyncio.sleep(poll_s)
 
