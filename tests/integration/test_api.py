@@ -258,9 +258,20 @@ async def test_openapi_documents_every_route_with_response_schemas(api: httpx.As
         "/api/documents/{document_id}/retry",
         "/api/documents/{document_id}/cancel",
         "/api/documents/{document_id}/events",
+        "/api/queues",
+        "/api/queues/{queue}",
+        "/api/queues/{queue}/pause",
+        "/api/queues/{queue}/continue",
+        "/api/failed",
+        "/api/failed/retry",
+        "/api/failed/{job_id}",
+        "/api/failed/{job_id}/retry",
+        "/api/jobs/{job_id}",
+        "/api/workers",
     }
     schemas = spec["components"]["schemas"]
     assert {"DocumentDetail", "DocumentPage", "ErrorBody", "ResultOut", "HealthOut"} <= set(schemas)
+    assert {"QueueSummaryOut", "FailedPage", "JobDetail", "RetryOut", "ClusterOut"} <= set(schemas)
     upload_op = spec["paths"]["/api/documents"]["post"]
     assert upload_op["responses"]["413"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/ErrorBody"

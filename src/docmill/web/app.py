@@ -30,14 +30,14 @@ from docmill.web.auth import AuthPolicy, development_mode
 from docmill.web.dashboard import DashboardConfig, install_dashboard
 from docmill.web.errors import install_error_handlers
 from docmill.web.job_totals import JobTotals
-from docmill.web.routers import documents, health, metrics
+from docmill.web.routers import documents, failed, health, metrics, queues, workers
 from docmill.web.routers.docs import install_docs
 
 SSE_POLL_S = 0.5
 
 DESCRIPTION = """\
 Upload documents, follow them through analysis, estimate, approval and processing,
-and fetch their results.
+and fetch their results; see the job queues, failed jobs and workers, and steer them.
 
 Every route but `/api/health`, `/healthz` and `/readyz` needs `Authorization: Bearer <token>`
 with a token from the server's `DOCMILL_API_TOKENS`.
@@ -90,5 +90,8 @@ def create_app(
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(documents.router)
+    app.include_router(queues.router)
+    app.include_router(failed.router)
+    app.include_router(workers.router)
     install_dashboard(app, dashboard if dashboard is not None else DashboardConfig.from_env())
     return app

@@ -1,7 +1,7 @@
 """What the routes depend on, as ``Annotated`` dependencies read from ``app.state``.
 
 ``ServiceDep`` is the documents service of the app's lifetime, ``SettingsDep`` its
-settings, and ``authorize`` guards a router (see ``auth.py``).
+settings, ``BackendDep`` its queue backend, and ``authorize`` guards a router (see ``auth.py``).
 """
 
 from __future__ import annotations
@@ -14,12 +14,18 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from docmill.documents.context import DocumentContext
 from docmill.documents.service import DocumentService
 from docmill.documents.settings import DocumentSettings
+from docmill.queue import Backend
 from docmill.web.auth import AuthPolicy
 
 
 def get_context(request: Request) -> DocumentContext:
     context: DocumentContext = request.app.state.context
     return context
+
+
+def get_backend(request: Request) -> Backend:
+    backend: Backend = request.app.state.context.backend
+    return backend
 
 
 def get_service(request: Request) -> DocumentService:
@@ -52,5 +58,6 @@ def authorize(
 
 
 ContextDep = Annotated[DocumentContext, Depends(get_context)]
+BackendDep = Annotated[Backend, Depends(get_backend)]
 ServiceDep = Annotated[DocumentService, Depends(get_service)]
 SettingsDep = Annotated[DocumentSettings, Depends(get_settings)]
