@@ -1,5 +1,5 @@
-"""What the dashboard's routes read from ``app.state``: the queue backend, the service, the
-live fingerprint."""
+"""What the dashboard's routes read from ``app.state``: the queue backend, the service and the
+settings (the API's own dependencies), and the live fingerprint."""
 
 from __future__ import annotations
 
@@ -11,21 +11,7 @@ from docmill.documents.service import DocumentService
 from docmill.documents.settings import DocumentSettings
 from docmill.queue import Backend
 from docmill.web.dashboard.access import DashboardState
-
-
-def get_backend(request: Request) -> Backend:
-    backend: Backend = request.app.state.context.backend
-    return backend
-
-
-def get_service(request: Request) -> DocumentService:
-    service: DocumentService = request.app.state.service
-    return service
-
-
-def get_settings(request: Request) -> DocumentSettings:
-    settings: DocumentSettings = request.app.state.settings
-    return settings
+from docmill.web.deps import get_backend, get_service, get_settings
 
 
 async def page_digest(request: Request) -> str:
