@@ -567,6 +567,25 @@ async def test_failed_page_pages_with_offset_and_limit(backend: Backend) -> None
     ]
 
 
+async def test_failed_pages_of_several_queues_and_of_one_are_slices_of_one_order(backend: Backend) -> None:
+    jobs = []
+    for number in range(7):
+        jobs.append(await failed_job(backend, "a" if number % 3 else "b"))
+        await asyncio.sleep(0.01)
+    newest_first = [job.id for job in reversed(jobs)]
+    only_a = [job.id for job in reversed(jobs) if job.queue == "a"]
+
+    every = [await backend.failed_page(offset=offset, limit=3) for offset in (0, 3, 6)]
+    of_a = [await backend.failed_page("a", offset=offset, limit=2) for offset in (0, 2, 4)]
+
+    assert [[job.id for job in page] for page in every] == [
+        newest_first[0:3],
+        newest_first[3:6],
+        newest_first[6:],
+    ]
+    assert [[job.id for job in page] for page in of_a] == [only_a[0:2], only_a[2:4], only_a[4:]]
+
+
 async def test_pending_page_lists_waiting_jobs_in_the_order_reserve_hands_them_out(backend: Backend) -> None:
     base = time.time() - 10
     early, tie_a, tie_b = make_job(at=base), make_job(at=base + 1), make_job(at=base + 1)

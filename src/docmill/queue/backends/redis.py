@@ -601,14 +601,18 @@ class RedisBackend(Backend):
         return sum(int(n) for n in counts)
 
     async def _failed_ids(
-        self, queue: str | None, count: int, *, newest_first: bool
+        self, queue: str | None, count: int, *, newest_first: bool, skip: int = 0
     ) -> list[tuple[str, str, float]]:
-        """Up to ``count`` (queue, id, failed_at) in failure order, merged across queues."""
+        """Up to ``count`` (queue, id, failed_at) in failure order after the first ``skip``,
+        merged across queues. One queue's page is read as it is stored (a deep page costs no
+        more than the first); several queues' are merged from the head of each."""
         queues = [queue] if queue is not None else await self._known_queues()
+        one = len(queues) == 1
+        start, stop = (skip if one else 0), skip + count - 1
 
         def build(pipe: Any) -> None:
             for q in queues:
-                pipe.zrange(f"{self._base(q)}:failed", 0, count - 1, desc=newest_first, withscores=True)
+                pipe.zrange(f"{self._base(q)}:failed", start, stop, desc=newest_first, withscores=True)
 
         merged = [
             (q, job_id, score)
@@ -616,13 +620,13 @@ class RedisBackend(Backend):
             for job_id, score in rows
         ]
         merged.sort(key=lambda row: (row[2], row[1]), reverse=newest_first)
-        return merged[:count]
+        return merged[0 if one else skip :][:count]
 
     @_guarded
     async def failed_page(self, queue: str | None = None, *, offset: int = 0, limit: int = 50) -> list[Job]:
         if limit <= 0:
             return []
-        rows = (await self._failed_ids(queue, offset + limit, newest_first=True))[offset:]
+        rows = await self._failed_ids(queue, limit, newest_first=True, skip=offset)
         return await self._fetch([(q, job_id) for q, job_id, _ in rows])
 
     @_guarded
