@@ -154,6 +154,17 @@ async def test_an_unknown_queue_is_404_and_a_bad_name_is_422(
     assert await backend.queues() == ["alpha"]  # no bad name reached the backend
 
 
+async def test_a_name_with_a_line_break_matches_no_route_and_the_schema_says_so(
+    api: httpx.AsyncClient, backend: Backend
+) -> None:
+    for action in ("pause", "continue"):
+        answer = await api.post(f"/api/queues/a%0Ab/{action}")
+        assert answer.status_code == 404, answer.text
+        documented = (await api.get("/openapi.json")).json()["paths"]["/api/queues/{queue}/" + action]["post"]
+        assert "404" in documented["responses"]
+    assert await backend.paused_queues() == set()
+
+
 async def test_a_queue_is_paused_and_continued(api: httpx.AsyncClient, backend: Backend) -> None:
     await dispatch(backend, "alpha")
 

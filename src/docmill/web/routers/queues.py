@@ -27,6 +27,11 @@ router = APIRouter(
     },
 )
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody, "description": "No such queue."}}
+# A name the path cannot carry (a line break: the name takes the rest of the path, which no
+# route then matches) is answered 404 by the router before the name is checked.
+_UNROUTABLE: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorBody, "description": "No route matches the path (a name holding a line break)."}
+}
 
 
 class QueueNotFound(ApiError):
@@ -51,7 +56,9 @@ async def get_queue(queue: QueueName, backend: BackendDep) -> QueueSummaryOut:
     return QueueSummaryOut.build(summary)
 
 
-@router.post("/{queue:path}/pause", response_model=QueuePaused, summary="Pause a queue")
+@router.post(
+    "/{queue:path}/pause", response_model=QueuePaused, responses=_UNROUTABLE, summary="Pause a queue"
+)
 async def pause_queue(queue: QueueName, backend: BackendDep) -> QueuePaused:
     """Workers leave the queue's jobs waiting (running jobs finish) until it continues. A
     queue with no jobs yet can be paused before they arrive."""
@@ -59,7 +66,9 @@ async def pause_queue(queue: QueueName, backend: BackendDep) -> QueuePaused:
     return QueuePaused(queue=queue, paused=True)
 
 
-@router.post("/{queue:path}/continue", response_model=QueuePaused, summary="Continue a queue")
+@router.post(
+    "/{queue:path}/continue", response_model=QueuePaused, responses=_UNROUTABLE, summary="Continue a queue"
+)
 async def continue_queue(queue: QueueName, backend: BackendDep) -> QueuePaused:
     """Workers take the queue's jobs again."""
     await backend.resume(queue)
