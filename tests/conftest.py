@@ -7,6 +7,7 @@ service does not answer, so CI can never pass by skipping.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import time
 import uuid
@@ -32,6 +33,18 @@ def _answers(host: str, port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+def require_program(name: str, how: str = "") -> str:
+    """The path of program ``name``; skip (laptop) or fail (CI) when it is not installed.
+    ``how`` says where it comes from (a Debian package, ``.ci/run``)."""
+    found = shutil.which(name)
+    if found is not None:
+        return found
+    message = f"{name} is not installed" + (f" ({how})" if how else "")
+    if IN_CI:
+        pytest.fail(f"{message}; CI requires it", pytrace=False)
+    pytest.skip(message)
 
 
 def require_service(name: str, host: str, port: int) -> None:

@@ -6,14 +6,13 @@ greyscale images, and those images become a PDF without any text layer.
 
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 
 import psutil
 import pytest
 
-from conftest import IN_CI
+from conftest import require_program
 from docmill.documents.analysis import AnalysisFailed, FailureCode, SandboxLimits, run_in_child
 from docmill.documents.analysis.analyze import analyze_bytes
 from docmill.documents.analysis.samples import PdfLine, build_pdf, scanned_pdf
@@ -34,13 +33,7 @@ PAGES = [
 
 @pytest.fixture(scope="module")
 def tesseract() -> str:
-    path = shutil.which("tesseract")
-    if path is None:
-        message = "Tesseract is not installed (Debian: tesseract-ocr tesseract-ocr-eng tesseract-ocr-rus)"
-        if IN_CI:
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
-    return path
+    return require_program("tesseract", "Debian: tesseract-ocr tesseract-ocr-eng tesseract-ocr-rus")
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from build_context import ROOT, context_files, copy_context, dockerfile_steps, env_assignments
-from conftest import IN_CI
+from conftest import require_program
 
 DOCKERFILE = ROOT / "Dockerfile"
 EXAMPLES = ROOT / "examples" / "documents"
@@ -85,13 +85,7 @@ def install_commands(run_arguments: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def uv() -> str:
-    found = shutil.which("uv")
-    if found is None:
-        message = "uv is not on PATH; the Dockerfile installs with it"
-        if IN_CI:
-            pytest.fail(f"{message}; CI requires it", pytrace=False)
-        pytest.skip(message)
-    return found
+    return require_program("uv", "the Dockerfile installs with it")
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ of the documents database.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import time
 import uuid
@@ -22,7 +21,7 @@ from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.orm import Session
 
-from conftest import IN_CI
+from conftest import require_program
 from docmill.documents.context import DocumentContext
 from docmill.documents.models import ChunkResult, utcnow
 from docmill.documents.service import DocumentService
@@ -196,13 +195,7 @@ async def test_a_part_that_cannot_be_read_is_reported_and_the_rest_still_answers
 
 
 def promtool() -> str:
-    path = shutil.which("promtool")
-    if path is None:
-        message = "promtool is not installed (Debian's prometheus package; .ci/run provides it)"
-        if IN_CI:
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
-    return path
+    return require_program("promtool", "Debian's prometheus package; .ci/run provides it")
 
 
 async def test_promtool_accepts_the_exposition(app: FastAPI) -> None:

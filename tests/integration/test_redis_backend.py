@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -24,6 +23,7 @@ import redis
 import redis.asyncio as aioredis
 from redis.crc import key_slot
 
+from conftest import require_program
 from docmill.queue import (
     Backend,
     BackendError,
@@ -433,9 +433,7 @@ async def test_connect_to_a_port_where_nothing_listens_raises_backend_unavailabl
 
 def start_redis_server(port: int, directory: Any) -> subprocess.Popen[bytes]:
     """A redis-server on ``port`` that keeps nothing on disk, once it answers."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not installed")
+    binary = require_program("redis-server", "Debian's redis-server; .ci/run installs it")
     proc = subprocess.Popen(
         [binary, "--port", str(port), "--save", "", "--appendonly", "no", "--dir", str(directory)],
         stdout=subprocess.DEVNULL,

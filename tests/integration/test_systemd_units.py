@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import IN_CI
+from conftest import require_program
 
 ROOT = Path(__file__).resolve().parents[2]
 SYSTEMD = ROOT / "deploy" / "systemd"
@@ -31,13 +31,7 @@ EXEC_KEYS = ("ExecStartPre", "ExecStart", "ExecStartPost", "ExecReload", "ExecSt
 
 @pytest.fixture(scope="module")
 def systemd_analyze() -> str:
-    found = shutil.which("systemd-analyze")
-    if found is None:
-        message = "systemd-analyze is not installed"
-        if IN_CI:
-            pytest.fail(f"{message}; CI requires it", pytrace=False)
-        pytest.skip(message)
-    return found
+    return require_program("systemd-analyze", "Debian's systemd")
 
 
 def programs(unit: Path) -> list[str]:

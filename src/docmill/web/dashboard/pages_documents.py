@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from markdown_it import MarkdownIt
 
 from docmill.documents.analysis.model import Section
+from docmill.documents.dispatch import tag
 from docmill.documents.errors import DocumentNotFound, ResultNotReady
 from docmill.documents.status import Status
 from docmill.documents.summary import TimelineEntry
@@ -80,7 +81,7 @@ async def document_page(
             result_html = _markdown.render(markdown)
         except (ResultNotReady, DocumentNotFound):
             result_html = ""
-    for job in await backend.find_by_tag(f"document:{document_id}", limit=100):
+    for job in await backend.find_by_tag(tag(document_id), limit=100):
         timeline.append(_job_entry(job))
     timeline.sort(key=lambda entry: entry.at)
     sections = [Section.from_dict(item) for item in (document.analysis or {}).get("sections", [])]
