@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import socket
 import subprocess
 import time
@@ -22,7 +21,7 @@ from pathlib import Path
 import pytest
 from test_supervise import Cluster
 
-from conftest import IN_CI, wait_for
+from conftest import require_program, wait_for
 from docmill.queue import Backend, Client, Dispatch, backend_from_url
 from docmill.queue.backend import Completion, QueueStats
 
@@ -82,12 +81,7 @@ class PrivateRedis:
 
 @pytest.fixture
 def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        if IN_CI:
-            pytest.fail("redis-server is not installed; CI requires it", pytrace=False)
-        pytest.skip("redis-server is not installed")
-    server = PrivateRedis(binary, tmp_path / "redis")
+    server = PrivateRedis(require_program("redis-server", "Debian's redis-server"), tmp_path / "redis")
     server.start()
     yield server
     server.stop()
